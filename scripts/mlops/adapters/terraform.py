@@ -1,0 +1,175 @@
+"""Terraform as a subprocess. The only place that runs the terraform binary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from mlops.core import toolchain
+from mlops.errors import MlopsError
+from mlops.settings import Settings
+
+
+class TerraformError(MlopsError):
+    """terraform exited non-zero."""
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    """Check the toolchain and write mlops' own Terraform CLI config.
+
+    Returns the environment terraform must run with. Idempotent and cheap.
+    """
+    binary = shutil.which(settings.terraform, path=env.get("PATH"))
+    if binary is None:
+        raise MlopsError(
+            f"terraform not found (looked for {settings.terraform!r} on PATH)",
+            f"mlops drives Terraform >= {'.'.join(map(str, toolchain.MIN_TERRAFORM))}",
+            "install it from https://developer.hashicorp.com/terraform/install "
+            "or set TERRAFORM to its path",
+        )
+    out = subprocess.run(
+        [binary, "version", "-json"], capture_output=True, text=True, check=False,
+        env={**env, "TF_CLI_CONFIG_FILE": "/dev/null"},
+    )
+    try:
+        version = toolchain.parse_version(out.stdout)
+    except (ValueError, json.JSONDecodeError) as err:
+        raise MlopsError(f"could not read the version of {binary}", str(err),
+                         "check that TERRAFORM points at a terraform binary") from err
+    if not toolchain.version_ok(version):
+        raise MlopsError(
+            f"terraform {'.'.join(map(str, version))} at {binary} is too old",
+            f"mlops needs >= {'.'.join(map(str, toolchain.MIN_TERRAFORM))} "
+            "(S3 native locking, `optional()` attributes, plan JSON fields)",
+            "upgrade terraform, or set TERRAFORM to a newer binary",
+        )
+    settings.plugin_cache.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    rc_path = settings.state_dir / "terraformrc"
+    text = toolchain.render_cli_config(settings.mirror, settings.plugin_cache)
+    if not rc_path.exists() or rc_path.read_text() != text:
+        tmp = rc_path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(rc_path)
+    return {
+        **env,
+        "TERRAFORM": binary,
+        "TF_CLI_CONFIG_FILE": str(rc_path),
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+    }
+
+
+@dataclass
+class Terraform:
+    """One terraform working directory."""
+
+    workdir: Path
+    env: Mapping[str, str]
+    label: str = ""
+    out: TextIO = field(default=sys.stderr)
+
+    @property
+    def binary(self) -> str:
+        return self.env.get("TERRAFORM", "terraform")
+
+    def run(self, args: Sequence[str], *, stream: bool = False, check: bool = True) -> Result:
+        """Run terraform. With stream=True each output line is echoed (prefixed with the
+        label) as it arrives, so long operations show progress."""
+        cmd = [self.binary, f"-chdir={self.workdir}", *args]
+        if not stream:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(self.env),
+                                  check=False)
+            result = Result(proc.returncode, proc.stdout, proc.stderr)
+        else:
+            lines: list[str] = []
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, env=dict(self.env)) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    lines.append(line)
+                    prefix = f"[{self.label}] " if self.label else ""
+                    self.out.write(prefix + line)
+                    self.out.flush()
+            result = Result(proc.returncode, "".join(lines), "".join(lines))
+        if check and result.returncode != 0:
+            raise TerraformError(
+                f"`terraform {' '.join(args[:1])}` failed in {self.workdir} "
+                f"(exit {result.returncode})",
+                _tail(result.stderr or result.stdout),
+                "read the Terraform error above; fix the configuration or inputs and re-run",
+            )
+        return result
+
+    def init(self, backend_config: Mapping[str, str] | None = None, *,
+             backend: bool = True, stream: bool = False) -> Result:
+        args = ["init", "-no-color", "-input=false"]
+        if not backend:
+            args.append("-backend=false")
+        for key, value in (backend_config or {}).items():
+            args.append(f"-backend-config={key}={value}")
+        return self.run(args, stream=stream)
+
+    def plan(self, out: Path, var_files: Sequence[Path] = (), *, destroy: bool = False,
+             detailed: bool = True, stream: bool = False) -> int:
+        """Returns 0 (no changes) or 2 (changes) like -detailed-exitcode."""
+        args = ["plan", "-no-color", "-input=false", f"-out={out}"]
+        if detailed:
+            args.append("-detailed-exitcode")
+        if destroy:
+            args.append("-destroy")
+        args += [f"-var-file={f}" for f in var_files]
+        result = self.run(args, stream=stream, check=False)
+        if result.returncode not in (0, 2):
+            raise TerraformError(
+                f"terraform plan failed in {self.workdir} (exit {result.returncode})",
+                _tail(result.stderr or result.stdout),
+                "read the Terraform error above; fix the configuration or inputs and re-run",
+            )
+        return result.returncode
+
+    def show_json(self, plan: Path | None = None) -> dict[str, Any]:
+        args = ["show", "-json"] + ([str(plan)] if plan else [])
+        data: dict[str, Any] = json.loads(self.run(args).stdout)
+        return data
+
+    def show_text(self, plan: Path) -> str:
+        return self.run(["show", "-no-color", str(plan)]).stdout
+
+    def apply(self, plan: Path | None = None, var_files: Sequence[Path] = (), *,
+              stream: bool = True) -> Result:
+        args = ["apply", "-no-color", "-input=false"]
+        if plan is not None:
+            args.append(str(plan))
+        else:
+            args.append("-auto-approve")
+            args += [f"-var-file={f}" for f in var_files]
+        return self.run(args, stream=stream)
+
+    def destroy(self, var_files: Sequence[Path] = (), *, stream: bool = True) -> Result:
+        args = ["destroy", "-no-color", "-input=false", "-auto-approve"]
+        args += [f"-var-file={f}" for f in var_files]
+        return self.run(args, stream=stream)
+
+    def outputs(self) -> dict[str, Any]:
+        raw: dict[str, Any] = json.loads(self.run(["output", "-json"]).stdout)
+        return raw
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    """The last lines of terraform's output: where its error message is."""
+    kept = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "\n".join(kept[-lines:])

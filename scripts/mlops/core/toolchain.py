@@ -1,0 +1,63 @@
+"""Terraform toolchain decisions: CLI config text and version checks. Pure."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+MIN_TERRAFORM = (1, 5, 0)
+
+
+def render_cli_config(mirror: Path | None, plugin_cache: Path) -> str:
+    """The Terraform CLI config mlops runs with.
+
+    With a filesystem mirror, providers found there come from it and everything else from
+    the registry; without one, everything comes from the registry. Either way providers
+    are cached once in a shared plugin cache for all roots.
+    """
+    lines = [
+        "# Written by `mlops toolchain`. Do not edit: it is regenerated on every run.",
+        f'plugin_cache_dir = "{plugin_cache}"',
+        "plugin_cache_may_break_dependency_lock_file = false",
+    ]
+    if mirror is not None:
+        providers = sorted(_mirror_providers(mirror))
+        include = ", ".join(f'"{p}"' for p in providers) or '"registry.terraform.io/*/*"'
+        lines += [
+            "provider_installation {",
+            "  filesystem_mirror {",
+            f'    path    = "{mirror}"',
+            f"    include = [{include}]",
+            "  }",
+            "  direct {",
+            f"    exclude = [{include}]",
+            "  }",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _mirror_providers(mirror: Path) -> set[str]:
+    """hostname/namespace/type entries present in an unpacked filesystem mirror."""
+    found: set[str] = set()
+    for host in mirror.iterdir() if mirror.is_dir() else []:
+        for ns in host.iterdir() if host.is_dir() else []:
+            for ptype in ns.iterdir() if ns.is_dir() else []:
+                if ptype.is_dir():
+                    found.add(f"{host.name}/{ns.name}/{ptype.name}")
+    return found
+
+
+def parse_version(version_json: str) -> tuple[int, int, int]:
+    """Parse `terraform version -json` output into (major, minor, patch)."""
+    data = json.loads(version_json)
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", str(data.get("terraform_version", "")))
+    if not match:
+        raise ValueError(f"unrecognised terraform version output: {version_json[:200]!r}")
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def version_ok(version: tuple[int, int, int]) -> bool:
+    return version >= MIN_TERRAFORM
