@@ -124,14 +124,15 @@ class Terraform:
         return self.run(args, stream=stream)
 
     def plan(self, out: Path, var_files: Sequence[Path] = (), *, destroy: bool = False,
-             detailed: bool = True, stream: bool = False) -> int:
+             variables: Mapping[str, str] | None = None, detailed: bool = True,
+             stream: bool = False) -> int:
         """Returns 0 (no changes) or 2 (changes) like -detailed-exitcode."""
         args = ["plan", "-no-color", "-input=false", f"-out={out}"]
         if detailed:
             args.append("-detailed-exitcode")
         if destroy:
             args.append("-destroy")
-        args += [f"-var-file={f}" for f in var_files]
+        args += _var_args(var_files, variables)
         result = self.run(args, stream=stream, check=False)
         if result.returncode not in (0, 2):
             raise TerraformError(
@@ -150,23 +151,31 @@ class Terraform:
         return self.run(["show", "-no-color", str(plan)]).stdout
 
     def apply(self, plan: Path | None = None, var_files: Sequence[Path] = (), *,
-              stream: bool = True) -> Result:
+              variables: Mapping[str, str] | None = None, stream: bool = True) -> Result:
+        """Apply a saved plan (exactly what was reviewed), or plan-and-apply without one."""
         args = ["apply", "-no-color", "-input=false"]
         if plan is not None:
             args.append(str(plan))
         else:
             args.append("-auto-approve")
-            args += [f"-var-file={f}" for f in var_files]
+            args += _var_args(var_files, variables)
         return self.run(args, stream=stream)
 
-    def destroy(self, var_files: Sequence[Path] = (), *, stream: bool = True) -> Result:
+    def destroy(self, var_files: Sequence[Path] = (), *,
+                variables: Mapping[str, str] | None = None, stream: bool = True) -> Result:
         args = ["destroy", "-no-color", "-input=false", "-auto-approve"]
-        args += [f"-var-file={f}" for f in var_files]
+        args += _var_args(var_files, variables)
         return self.run(args, stream=stream)
 
     def outputs(self) -> dict[str, Any]:
         raw: dict[str, Any] = json.loads(self.run(["output", "-json"]).stdout)
         return raw
+
+
+def _var_args(var_files: Sequence[Path], variables: Mapping[str, str] | None) -> list[str]:
+    args = [f"-var-file={f}" for f in var_files]
+    args += [f"-var={key}={value}" for key, value in (variables or {}).items()]
+    return args
 
 
 def _tail(text: str, lines: int = 25) -> str:

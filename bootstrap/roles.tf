@@ -1,0 +1,192 @@
+# Per-env roles. Plan roles read; apply roles change only what the modules manage, under
+# the env's own name prefix, and touch only their own env's state key.
+locals {
+  services_read = [
+    "cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*",
+    "budgets:Describe*", "budgets:View*", "budgets:ListTagsForResource",
+    "ec2:Describe*", "ecr:Describe*", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy",
+    "ecr:ListTagsForResource", "iam:Get*", "iam:List*",
+    "s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
+    "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket",
+    "sagemaker:Describe*", "sagemaker:List*", "scheduler:Get*", "scheduler:List*",
+    "sns:GetTopicAttributes", "sns:ListTagsForResource",
+  ]
+}
+
+data "aws_iam_policy_document" "state_access" {
+  for_each = var.envs
+
+  statement {
+    sid       = "ListStateBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["envs/${each.key}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadWriteOwnStateAndLock"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/envs/${each.key}/*"]
+  }
+}
+
+data "aws_iam_policy_document" "plan" {
+  for_each = var.envs
+
+  source_policy_documents = [data.aws_iam_policy_document.state_access[each.key].json]
+
+  statement {
+    sid       = "ReadManagedServices"
+    actions   = local.services_read
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "apply" {
+  for_each = var.envs
+
+  source_policy_documents = [data.aws_iam_policy_document.plan[each.key].json]
+
+  statement {
+    sid = "ManageEnvBuckets"
+    actions = [
+      "s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucket*", "s3:DeleteBucketPolicy",
+      "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
+    ]
+    resources = ["arn:aws:s3:::${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "ManageEnvSageMaker"
+    actions = [
+      "sagemaker:CreateModel", "sagemaker:DeleteModel",
+      "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
+      "sagemaker:CreateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpoint",
+      "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags", "sagemaker:DeleteTags",
+    ]
+    resources = [
+      "arn:aws:sagemaker:${var.region}:${local.account_id}:model/${var.project}-${each.key}-*",
+      "arn:aws:sagemaker:${var.region}:${local.account_id}:endpoint-config/${var.project}-${each.key}-*",
+      "arn:aws:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${each.key}-*",
+    ]
+  }
+
+  statement {
+    sid = "ManageEnvRoles"
+    actions = [
+      "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
+      "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:UpdateAssumeRolePolicy",
+      "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+      "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
+    ]
+    resources = [
+      "arn:aws:iam::${local.account_id}:role/${var.project}-${each.key}-*",
+      "arn:aws:iam::${local.account_id}:instance-profile/${var.project}-${each.key}-*",
+    ]
+  }
+
+  statement {
+    sid       = "PassEnvRolesToServices"
+    actions   = ["iam:PassRole"]
+    resources = ["arn:aws:iam::${local.account_id}:role/${var.project}-${each.key}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com", "ec2.amazonaws.com", "scheduler.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "ManageEnvRepositories"
+    actions = [
+      "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:PutLifecyclePolicy",
+      "ecr:DeleteLifecyclePolicy", "ecr:PutImageScanningConfiguration",
+      "ecr:PutImageTagMutability", "ecr:TagResource", "ecr:UntagResource",
+    ]
+    resources = ["arn:aws:ecr:${var.region}:${local.account_id}:repository/${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "ManageEnvAlarmsSchedulesBudgets"
+    actions = [
+      "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource",
+      "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
+      "budgets:ModifyBudget", "budgets:CreateBudgetAction", "budgets:DeleteBudgetAction",
+    ]
+    resources = [
+      "arn:aws:cloudwatch:${var.region}:${local.account_id}:alarm:${var.project}-${each.key}-*",
+      "arn:aws:scheduler:${var.region}:${local.account_id}:schedule/default/${var.project}-${each.key}-*",
+      "arn:aws:budgets::${local.account_id}:budget/${var.project}-${each.key}-*",
+    ]
+  }
+
+  statement {
+    sid = "ManageEnvTrainingInstances"
+    actions = [
+      "ec2:RunInstances", "ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances",
+      "ec2:ModifyInstanceAttribute", "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup",
+      "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+      "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:CreateTags",
+    ]
+    resources = ["*"]
+
+    # EC2 ARNs are random ids, so scope by the env tag the provider's default_tags set.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/env"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "CreateTaggedTrainingInstances"
+    actions   = ["ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateTags", "ec2:CreateVolume"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/env"
+      values   = [each.key]
+    }
+  }
+}
+
+resource "aws_iam_role" "plan" {
+  for_each = var.envs
+
+  name                 = "${var.project}-${each.key}-plan"
+  description          = "Read-only Terraform plans of ${each.key} from pull requests of ${var.github_repo}."
+  assume_role_policy   = data.aws_iam_policy_document.trust_plan.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "plan" {
+  for_each = var.envs
+
+  name   = "plan"
+  role   = aws_iam_role.plan[each.key].id
+  policy = data.aws_iam_policy_document.plan[each.key].json
+}
+
+resource "aws_iam_role" "apply" {
+  for_each = var.envs
+
+  name                 = "${var.project}-${each.key}-apply"
+  description          = "Terraform applies of ${each.key} from the ${each.key} GitHub environment of ${var.github_repo}."
+  assume_role_policy   = data.aws_iam_policy_document.trust_apply[each.key].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "apply" {
+  for_each = var.envs
+
+  name   = "apply"
+  role   = aws_iam_role.apply[each.key].id
+  policy = data.aws_iam_policy_document.apply[each.key].json
+}

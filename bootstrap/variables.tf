@@ -1,0 +1,53 @@
+variable "project" {
+  description = "Project name; prefixes every name (state bucket, roles)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,28}[a-z0-9]$", var.project))
+    error_message = "project must be 3-30 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the state bucket and of every env."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "owner" {
+  description = "Team that owns the platform (owner tag)."
+  type        = string
+}
+
+variable "github_repo" {
+  description = "GitHub repository (owner/name) whose workflows may assume the plan and apply roles."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repo))
+    error_message = "github_repo must look like owner/name."
+  }
+}
+
+variable "envs" {
+  description = "Environments that get a plan role and an apply role, each scoped to its own state key."
+  type        = set(string)
+  default     = ["dev", "staging", "prod"]
+
+  validation {
+    condition     = length(setsubtract(var.envs, ["dev", "staging", "prod"])) == 0
+    error_message = "envs must be a subset of dev, staging, prod."
+  }
+}
+
+variable "create_oidc_provider" {
+  description = "Create the GitHub OIDC provider; set false when the account already has one."
+  type        = bool
+  default     = true
+}
+
+variable "state_bucket_force_destroy" {
+  description = "Allow destroying the state bucket with objects in it. Only for throwaway accounts (the embedded cloud demo)."
+  type        = bool
+  default     = false
+}

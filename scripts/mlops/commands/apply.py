@@ -1,0 +1,46 @@
+"""`mlops apply --env ENV [--plan DIR]`: apply an env root.
+
+With --plan, applies exactly the saved plan in DIR (what was reviewed). Without it,
+plans first (printing the plan) and applies that saved plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlops import context, ui
+from mlops.commands.plan import default_out, init_env, plan_env
+from mlops.errors import MlopsError
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("apply", help="apply an env root")
+    parser.add_argument("--env", required=True, help="env root to apply (dev, staging, prod)")
+    parser.add_argument("--plan", type=Path, help="plan directory from `mlops plan` to apply")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    ctx = context.load(env)
+    if args.plan is not None:
+        plan_file = args.plan / "plan.tfplan"
+        if not plan_file.is_file():
+            raise MlopsError(f"no plan.tfplan in {args.plan}",
+                             "--plan takes a directory written by `mlops plan`",
+                             f"run `mlops plan --env {args.env} --out {args.plan}` first")
+        tf = init_env(ctx, args.env)
+    else:
+        out = default_out(ctx, args.env)
+        result = plan_env(ctx, args.env, out)
+        print((out / "plan.txt").read_text())
+        if not result.changes:
+            ui.step(f"{args.env}: no changes, nothing to apply")
+            return 0
+        plan_file = out / "plan.tfplan"
+        tf = init_env(ctx, args.env)
+    with ui.stage(f"{args.env}: terraform apply"):
+        tf.apply(plan_file)
+    return 0

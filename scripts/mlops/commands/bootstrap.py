@@ -1,0 +1,63 @@
+"""`mlops bootstrap`: apply (or destroy) bootstrap/ once per account. Run by a human,
+never by CI: it creates the state bucket and the roles CI assumes."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from mlops import context, ui
+from mlops.adapters import aws
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "bootstrap", help="apply bootstrap/ (state bucket, OIDC provider, per-env roles)")
+    parser.add_argument("--destroy", action="store_true",
+                        help="destroy what bootstrap created (the embedded cloud demo only)")
+    parser.set_defaults(func=run)
+
+
+def bootstrap_variables(ctx: context.Context) -> dict[str, str]:
+    cfg = ctx.config
+    envs = ", ".join(f'"{e}"' for e in cfg.envs)
+    return {
+        "project": cfg.project,
+        "region": cfg.region,
+        "owner": cfg.owner,
+        "github_repo": cfg.github_repo,
+        "envs": f"[{envs}]",
+        # Only a throwaway embedded cloud may delete a state bucket that holds state.
+        "state_bucket_force_destroy": "true" if ctx.local_cloud else "false",
+    }
+
+
+def state_path(ctx: context.Context) -> str:
+    """Bootstrap's local state: per embedded-cloud endpoint, so a restarted local cloud
+    never sees state of a previous one; `bootstrap/terraform.tfstate` on real AWS."""
+    if not ctx.local_cloud:
+        return "terraform.tfstate"
+    tag = hashlib.sha256(ctx.env.get("AWS_ENDPOINT_URL", "").encode()).hexdigest()[:10]
+    path = ctx.settings.state_dir / "bootstrap" / f"local-{tag}.tfstate"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    ctx = context.load(env)
+    tf = ctx.terraform(ctx.settings.root / "bootstrap", "bootstrap")
+    where = env.get("AWS_ENDPOINT_URL") or "AWS"
+    with ui.stage(f"bootstrap: terraform init (state file {state_path(ctx)})"):
+        tf.init({"path": state_path(ctx)})
+    variables = bootstrap_variables(ctx)
+    if args.destroy:
+        with ui.stage(f"bootstrap: destroying on {where}"):
+            tf.destroy(variables=variables)
+        return 0
+    with ui.stage(f"bootstrap: applying on {where} (account {aws.account_id(ctx.env)})"):
+        tf.apply(variables=variables)
+    for name, value in tf.outputs().items():
+        ui.info(f"{name} = {value['value']}")
+    return 0
