@@ -1,0 +1,68 @@
+# The front door. Every target runs `setup` first (idempotent), so a fresh clone needs
+# no manual step. Override any machine path: PYTHON, TERRAFORM, TF_PROVIDER_MIRROR, ...
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MLOPS  := $(BIN)/mlops
+ENV    ?= dev
+# pytest-xdist workers; 2 matches the 2-core CI machine.
+JOBS   ?= 2
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: help setup test test-fast lint fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c "import mlops, moto, tftest" # fail loudly if the install did not take
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) ## create .venv with the pinned dependencies and write the Terraform CLI config
+	@$(MLOPS) toolchain >/dev/null
+
+test: setup ## the whole suite: static checks, unit, plan and apply tests on the embedded cloud
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup
+
+test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
+	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"
+
+lint: setup ## ruff, mypy, terraform fmt, module README tables
+	$(BIN)/ruff check scripts tests bench
+	$(BIN)/mypy
+	terraform fmt -check -recursive modules envs bootstrap tests/terraform
+	$(MLOPS) docs check
+
+fmt: setup ## format Python and Terraform, regenerate module README tables
+	$(BIN)/ruff check --fix scripts tests bench
+	$(BIN)/ruff format scripts tests bench
+	terraform fmt -recursive modules envs bootstrap tests/terraform
+	$(MLOPS) docs generate
+
+demo: setup ## the main job on the embedded cloud: bootstrap, plan, apply, zero drift, destroy
+	$(MLOPS) demo
+
+cloud-up: setup ## start the embedded AWS in the background and print its exports
+	$(MLOPS) cloud up
+
+cloud-down: setup ## stop the embedded AWS
+	$(MLOPS) cloud down
+
+bootstrap: setup ## apply bootstrap/ (once per account, by a human)
+	$(MLOPS) bootstrap
+
+plan: setup ## plan one env: make plan ENV=dev
+	$(MLOPS) plan --env $(ENV)
+
+apply: setup ## apply one env: make apply ENV=dev
+	$(MLOPS) apply --env $(ENV)
+
+clean: ## remove the venv and runtime files
+	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache
