@@ -1,0 +1,322 @@
+"""The GitHub REST API through `requests`: the sticky PR comment and the plan labels.
+
+Reliability: pagination (Link rel="next"); retries with backoff on 5xx and connection
+errors; on rate limits (403/429) it waits as GitHub asks (`Retry-After`, else
+`x-ratelimit-reset`, else at least a minute for secondary limits); a 401/403/404 becomes
+an MlopsError naming the token permission the call needs. `sleep` and `clock` are passed
+in so tests run without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import requests
+
+from mlops import __version__
+from mlops.errors import MlopsError
+
+DEFAULT_API_URL = "https://api.github.com"
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+NEED_READ = "pull-requests: read"
+NEED_COMMENT = "pull-requests: write"
+NEED_LABEL_EDIT = "pull-requests: write"
+NEED_LABEL_CREATE = "issues: write"
+
+
+class GitHubError(MlopsError):
+    """The GitHub API refused or failed a request."""
+
+    def __init__(self, what: str, why: str = "", fix: str = "", status: int = 0) -> None:
+        super().__init__(what, why, fix)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    html_url: str = ""
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Comment:
+        return cls(id=int(data["id"]), body=str(data.get("body") or ""),
+                   html_url=str(data.get("html_url") or ""))
+
+
+@dataclass(frozen=True)
+class StickyResult:
+    comment_id: int
+    action: Literal["created", "updated"]
+    deleted: tuple[int, ...]
+    url: str
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def _message(resp: requests.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    if isinstance(data, dict):
+        msg = str(data.get("message", ""))
+        errors = data.get("errors")
+        if errors:
+            msg += f" {errors}"
+        return msg[:500]
+    return str(data)[:300]
+
+
+class GitHub:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        session: requests.Session,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 6,
+        max_wait: float = 900.0,
+        per_page: int = 100,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.sleep = sleep
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait
+        self.per_page = per_page
+        self.timeout = timeout
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": f"mlops/{__version__}",
+        }
+
+    # ------------------------------------------------------------------ transport
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(2 ** (attempt - 1), 30))
+
+    def _retry_wait(self, resp: requests.Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when retrying cannot help."""
+        if resp.status_code in RETRY_STATUSES:
+            return self._backoff(attempt)
+        if resp.status_code not in (403, 429):
+            return None
+        retry_after = resp.headers.get("Retry-After")
+        if retry_after is not None:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                pass
+        reset = resp.headers.get("x-ratelimit-reset")
+        if resp.headers.get("x-ratelimit-remaining") == "0" and reset is not None:
+            try:
+                return max(0.0, float(reset) - self.clock()) + 1.0
+            except ValueError:
+                pass
+        if resp.status_code == 429 or "secondary rate limit" in _message(resp).lower():
+            return max(60.0, self._backoff(attempt))  # GitHub: wait at least a minute
+        return None
+
+    def _error(self, method: str, path: str, resp: requests.Response, need: str) -> GitHubError:
+        status = resp.status_code
+        msg = _message(resp)
+        call = f"{method} {path}"
+        if status == 401:
+            return GitHubError(
+                f"GitHub rejected the token for {call} (401: {msg})",
+                "GITHUB_TOKEN is missing, expired or not a token",
+                "pass the workflow's token: env: GITHUB_TOKEN: ${{ github.token }}", status)
+        if status == 403:
+            return GitHubError(
+                f"GitHub refused {call} (403: {msg})",
+                f"the token lacks the `{need}` permission (pull requests from forks only "
+                "ever get a read-only token)",
+                f"add `permissions: {{{need}}}` to the job; for fork PRs post from a "
+                "separate `workflow_run` job", status)
+        if status == 404:
+            return GitHubError(
+                f"GitHub answered 404 Not Found for {call}",
+                "the repository or pull request does not exist, or the token cannot see it: "
+                f"GitHub hides what a token may not access, so a missing `{need}` "
+                "permission also looks like this",
+                f"check --repo and --pr, and give the job `permissions: {{{need}}}`", status)
+        if status == 422:
+            return GitHubError(
+                f"GitHub rejected {call} as invalid (422: {msg})",
+                "the request failed GitHub's validation",
+                "this is a bug in mlops if it persists: report it with this message", status)
+        return GitHubError(
+            f"GitHub failed {call} ({status}: {msg})",
+            "the API returned an error mlops does not retry",
+            "re-run the job; check https://www.githubstatus.com if it persists", status)
+
+    def request(self, method: str, path: str, *, need: str, json: Any = None,
+                params: Mapping[str, Any] | None = None,
+                missing_ok: bool = False) -> requests.Response | None:
+        """One API call with retries. `path` is relative to the base URL, or a full URL from
+        a Link header. Returns None for a 404 when `missing_ok`."""
+        url = path if path.startswith(self.base_url + "/") else self.base_url + path
+        shown = path if not path.startswith(self.base_url) else path[len(self.base_url):]
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                resp = self.session.request(method, url, headers=self._headers, json=json,
+                                            params=params, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                if attempt == self.max_attempts:
+                    raise GitHubError(
+                        f"could not reach the GitHub API at {self.base_url} for "
+                        f"{method} {shown}",
+                        f"{type(err).__name__} after {attempt} attempts",
+                        "check GITHUB_API_URL and the runner's network; re-run the job",
+                    ) from err
+                self.sleep(self._backoff(attempt))
+                continue
+            if resp.status_code < 400:
+                return resp
+            if resp.status_code == 404 and missing_ok:
+                return None
+            wait = self._retry_wait(resp, attempt)
+            if wait is None or attempt == self.max_attempts:
+                raise self._error(method, shown, resp, need)
+            if wait > self.max_wait:
+                raise GitHubError(
+                    f"GitHub rate-limited {method} {shown} for {wait:.0f}s",
+                    f"that is longer than mlops waits ({self.max_wait:.0f}s)",
+                    "re-run the job later, or spread out the workflows using this token",
+                    resp.status_code)
+            self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, method: str, path: str, *, need: str, json: Any = None) -> Any:
+        resp = self.request(method, path, need=need, json=json)
+        assert resp is not None
+        return resp.json()
+
+    def paginate(self, path: str, *, need: str) -> Iterator[Any]:
+        """Every item of a list endpoint, following Link rel="next" on our host only."""
+        next_path: str | None = path
+        params: Mapping[str, Any] | None = {"per_page": self.per_page}
+        while next_path:
+            resp = self.request("GET", next_path, need=need, params=params)
+            assert resp is not None
+            page = resp.json()
+            if not isinstance(page, list):
+                raise GitHubError(f"GitHub returned a {type(page).__name__} for GET {path}",
+                                  "a list endpoint must return a JSON array",
+                                  "check GITHUB_API_URL points at the GitHub REST API")
+            yield from page
+            link = resp.links.get("next", {}).get("url")
+            next_path = link if link and link.startswith(self.base_url + "/") else None
+            params = None  # the next link carries its own query
+
+    # ------------------------------------------------------------------ comments
+
+    @staticmethod
+    def _repo(repo: str) -> str:
+        owner, _, name = repo.partition("/")
+        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+    def list_comments(self, repo: str, pr: int) -> list[Comment]:
+        path = f"{self._repo(repo)}/issues/{pr}/comments"
+        return [Comment.from_api(c) for c in self.paginate(path, need=NEED_READ)]
+
+    def create_comment(self, repo: str, pr: int, body: str) -> Comment:
+        return Comment.from_api(self._json("POST", f"{self._repo(repo)}/issues/{pr}/comments",
+                                           need=NEED_COMMENT, json={"body": body}))
+
+    def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
+        return Comment.from_api(self._json(
+            "PATCH", f"{self._repo(repo)}/issues/comments/{comment_id}",
+            need=NEED_COMMENT, json={"body": body}))
+
+    def delete_comment(self, repo: str, comment_id: int) -> None:
+        """Deleting a comment that is already gone (a racing run deleted it) is fine."""
+        self.request("DELETE", f"{self._repo(repo)}/issues/comments/{comment_id}",
+                     need=NEED_COMMENT, missing_ok=True)
+
+    def upsert_sticky(self, repo: str, pr: int, body: str,
+                      is_ours: Callable[[str], bool]) -> StickyResult:
+        """Create or update the one comment `is_ours` recognises; converge to exactly one.
+
+        Two runs racing on a PR may both create a comment. After creating we list again
+        and, whoever we are, keep the oldest of ours (lowest id), give it our body and
+        delete the rest, so every interleaving ends with one comment.
+        """
+
+        def ours() -> list[Comment]:
+            return sorted((c for c in self.list_comments(repo, pr) if is_ours(c.body)),
+                          key=lambda c: c.id)
+
+        existing = ours()
+        action: Literal["created", "updated"]
+        if existing:
+            keep = self.update_comment(repo, existing[0].id, body)
+            extras = existing[1:]
+            action = "updated"
+        else:
+            created = self.create_comment(repo, pr, body)
+            action = "created"
+            after = ours()
+            if not after or after[0].id == created.id:
+                keep = created
+            else:
+                keep = self.update_comment(repo, after[0].id, body)
+            extras = [c for c in after if c.id != keep.id]
+            if created.id != keep.id and all(c.id != created.id for c in extras):
+                extras.append(created)
+        for extra in extras:
+            self.delete_comment(repo, extra.id)
+        return StickyResult(keep.id, action, tuple(c.id for c in extras), keep.html_url)
+
+    # ------------------------------------------------------------------ labels
+
+    def issue_labels(self, repo: str, pr: int) -> list[str]:
+        path = f"{self._repo(repo)}/issues/{pr}/labels"
+        return [str(label["name"]) for label in self.paginate(path, need=NEED_READ)]
+
+    def ensure_label(self, repo: str, name: str, color: str, description: str) -> None:
+        path = f"{self._repo(repo)}/labels/{quote(name, safe='')}"
+        if self.request("GET", path, need=NEED_READ, missing_ok=True) is not None:
+            return
+        try:
+            self.request("POST", f"{self._repo(repo)}/labels", need=NEED_LABEL_CREATE,
+                         json={"name": name, "color": color, "description": description})
+        except GitHubError as err:
+            if err.status != 422:  # 422 already_exists: a racing run created it
+                raise
+
+    def set_labels(self, repo: str, pr: int, wanted: str | None, ours: Collection[str],
+                   definitions: Mapping[str, tuple[str, str]]) -> LabelResult:
+        """Make `wanted` the only one of `ours` on the PR; other labels are left alone."""
+        current = set(self.issue_labels(repo, pr))
+        added: list[str] = []
+        if wanted is not None and wanted not in current:
+            color, description = definitions.get(wanted, ("ededed", ""))
+            self.ensure_label(repo, wanted, color, description)
+            self.request("POST", f"{self._repo(repo)}/issues/{pr}/labels",
+                         need=NEED_LABEL_EDIT, json={"labels": [wanted]})
+            added.append(wanted)
+        removed = []
+        for name in sorted(current & set(ours)):
+            if name != wanted:
+                self.request("DELETE",
+                             f"{self._repo(repo)}/issues/{pr}/labels/{quote(name, safe='')}",
+                             need=NEED_LABEL_EDIT, missing_ok=True)
+                removed.append(name)
+        return LabelResult(tuple(added), tuple(removed))

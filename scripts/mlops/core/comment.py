@@ -1,0 +1,489 @@
+"""The sticky PR comment: render plan summaries to markdown, and parse a comment back. Pure.
+
+The comment is a data format:
+  line 1  MARKER                                   finds our comment among the PR's comments
+  line 2  <!-- mlops:plans {"v":1,"plans":{...}} -->  env -> plan hash + status, for the apply
+                                                     step's stale-plan guard (parse_comment)
+The rest is for people: totals, destroy/replace warnings first, then one section per env
+(dev, staging, prod, then others alphabetically).
+
+Size: GitHub rejects comment bodies over 65,536 characters. We count UTF-8 bytes (never fewer
+than characters) and fit the body by shortening, in order: the text plans (head and tail are
+kept), then the tables. The headline, the counts and the warnings are never cut.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mlops.core import cost
+from mlops.core.masking import Masker
+from mlops.core.plansummary import ENV_RE, PlanSummary, ResourceRow
+
+MARKER = "<!-- mlops:plan-comment v1 -->"
+HEADER_PREFIX = "<!-- mlops:plans "
+HEADER_RE = re.compile(r"^<!-- mlops:plans (\{.*\}) -->$", re.MULTILINE)
+HEADER_VERSION = 1
+MAX_BODY = 65536
+ENV_ORDER = ("dev", "staging", "prod")
+PROD_ENVS = frozenset({"prod", "production"})
+
+LABEL_NO_CHANGES = "plan:no-changes"
+LABEL_CHANGES = "plan:changes"
+LABEL_DESTROY = "plan:destroy"
+LABELS: Mapping[str, tuple[str, str]] = {  # name -> (colour, description)
+    LABEL_NO_CHANGES: ("0e8a16", "mlops: the Terraform plans change nothing"),
+    LABEL_CHANGES: ("fbca04", "mlops: the Terraform plans change infrastructure"),
+    LABEL_DESTROY: ("b60205", "mlops: the Terraform plans destroy or replace resources"),
+}
+
+MAX_LINE = 500  # a longer text-plan line is clipped (one-line policies can be 100 kB)
+MAX_ALERT_ADDRESSES = 20
+MAX_COST_LINES = 20
+MIN_TEXT_BUDGET = 400  # below this a text plan excerpt is useless: omit it instead
+
+ICONS = {"create": "🟢", "update": "🟡", "delete": "🔴", "replace": "🟠", "read": "🔵",
+         "forget": "⚪", "no-op": "⚪"}
+_PRIORITY = {"replace": 1, "delete": 1, "create": 2, "update": 3, "forget": 4, "no-op": 5,
+             "read": 6}
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    """One environment's plan as the renderer sees it. `text_plan` is `terraform show`."""
+
+    summary: PlanSummary
+    text_plan: str = ""
+
+
+def size(body: str) -> int:
+    """The size GitHub's limit is checked against, counted conservatively (UTF-8 bytes)."""
+    return len(body.encode("utf-8"))
+
+
+def env_sort_key(env: str) -> tuple[int, str]:
+    return (ENV_ORDER.index(env) if env in ENV_ORDER else len(ENV_ORDER), env)
+
+
+def run_url(server_url: str | None, repository: str | None, run_id: str | None) -> str | None:
+    """Link to the workflow run, whose artifacts hold the full plans."""
+    if not (server_url and repository and run_id):
+        return None
+    return f"{server_url.rstrip('/')}/{repository}/actions/runs/{run_id}"
+
+
+def label_for(summaries: Iterable[PlanSummary]) -> str | None:
+    """Our one label for the PR; None when a plan failed (nothing truthful to say)."""
+    items = list(summaries)
+    if not items or any(s.status == "failed" for s in items):
+        return None
+    if any(s.destroys for s in items):
+        return LABEL_DESTROY
+    if any(s.has_changes for s in items):
+        return LABEL_CHANGES
+    return LABEL_NO_CHANGES
+
+
+# ---------------------------------------------------------------- header, parse back
+
+
+def header(summaries: Sequence[PlanSummary]) -> str:
+    plans = {s.env: {"hash": s.plan_hash, "status": s.status} for s in summaries}
+    data = json.dumps({"v": HEADER_VERSION, "plans": plans}, sort_keys=True,
+                      separators=(",", ":"))
+    # "-->" cannot occur in env names or hex hashes, but never let it end the comment early.
+    return HEADER_PREFIX + data.replace(">", "\\u003e") + " -->"
+
+
+def is_plan_comment(body: str) -> bool:
+    """Ours only if the marker is the very first line: a human quoting it starts with '>'."""
+    return body.startswith(MARKER)
+
+
+def parse_comment_plans(body: str) -> dict[str, dict[str, str]]:
+    """env -> {"hash": ..., "status": "ok"|"failed"} from one of our comments."""
+    if not is_plan_comment(body):
+        raise ValueError("not an mlops plan comment (its first line is not the marker)")
+    match = HEADER_RE.search(body)
+    if match is None:
+        raise ValueError("mlops plan comment has no plans header line")
+    try:
+        data = json.loads(match.group(1))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"mlops plan comment header is not JSON: {err}") from err
+    if not isinstance(data, dict) or data.get("v") != HEADER_VERSION:
+        raise ValueError(f"mlops plan comment header version is not {HEADER_VERSION}")
+    plans = data.get("plans")
+    if not isinstance(plans, dict):
+        raise ValueError("mlops plan comment header has no plans object")
+    out: dict[str, dict[str, str]] = {}
+    for env, entry in plans.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("hash"), str)
+                and entry.get("status") in ("ok", "failed")):
+            raise ValueError(f"mlops plan comment header entry for {env!r} is malformed")
+        out[str(env)] = {"hash": entry["hash"], "status": entry["status"]}
+    return out
+
+
+def parse_comment(body: str) -> dict[str, str]:
+    """env -> plan hash (sha256 hex) of every env whose plan succeeded."""
+    return {env: e["hash"] for env, e in parse_comment_plans(body).items()
+            if e["status"] == "ok" and e["hash"]}
+
+
+# ---------------------------------------------------------------- markdown helpers
+
+
+def _code(text: str) -> str:
+    """Inline code safe inside a table cell."""
+    text = text.replace("\n", " ").replace("|", "\\|")
+    longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _fence(text: str, lang: str = "") -> str:
+    longest = max((len(r) for r in re.findall(r"`{3,}", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text}\n{ticks}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _diff_line(line: str) -> str:
+    """Move a leading +, - or ~ to column 0 so GitHub's `diff` highlighting colours it."""
+    match = re.match(r"^( +)([-+~])(.*)$", line)
+    if match:
+        line = match.group(2) + match.group(1) + match.group(3)
+    if len(line) > MAX_LINE:
+        line = line[:MAX_LINE] + f" … ({len(line) - MAX_LINE:,} characters clipped)"
+    return line
+
+
+def _counts_text(s: PlanSummary) -> str:
+    c = s.counts
+    parts = [f"{n:,} to {word}" for n, word in (
+        (c.import_, "import"), (c.add, "add"), (c.change, "change"), (c.replace, "replace"),
+        (c.destroy, "destroy"), (c.move, "move"), (c.forget, "forget")) if n]
+    if c.outputs:
+        parts.append(_plural(c.outputs, "output change"))
+    if c.read:
+        parts.append(_plural(c.read, "data read"))
+    return ", ".join(parts) if parts else "no changes"
+
+
+def _is_prod(env: str) -> bool:
+    return env in PROD_ENVS
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
+    """Failed plans and destroys/replacements, worst first. Never cut for size."""
+    out: list[str] = []
+    for s in summaries:
+        if s.status == "failed":
+            out += ["> [!CAUTION]", f"> ❌ **{s.env}**: the plan failed, see its section below.",
+                    ""]
+    for s in summaries:
+        destroys = s.destroys
+        if s.status != "ok" or not destroys:
+            continue
+        critical = s.critical
+        n_del = sum(r.action == "delete" for r in destroys)
+        n_rep = sum(r.action == "replace" for r in destroys)
+        what = " and ".join(p for p in (f"destroys {_plural(n_del, 'resource')}" if n_del else "",
+                                        f"replaces {_plural(n_rep, 'resource')}" if n_rep else "")
+                            if p)
+        if critical or _is_prod(s.env):
+            why = []
+            if _is_prod(s.env):
+                why.append("in **production**")
+            data = sum(r.critical == "data" for r in critical)
+            serving = sum(r.critical == "serving" for r in critical)
+            if data:
+                why.append(f"{_plural(data, 'stateful resource')} whose data will be lost")
+            if serving:
+                why.append(f"{_plural(serving, 'serving endpoint')} that will stop serving")
+            out += ["> [!CAUTION]",
+                    f"> 🛑 **{s.env}** {what}: " + ", ".join(why)
+                    + ". Check this is intended before merging."]
+            listed = list(critical) + [r for r in destroys if not r.critical]
+        else:
+            out += ["> [!WARNING]", f"> ⚠️ **{s.env}** {what}."]
+            listed = list(destroys)
+        for row in listed[:cap]:
+            flag = f" — {'holds data' if row.critical == 'data' else 'serves traffic'}" \
+                if row.critical else ""
+            out.append(f"> - {row.label} {_code(row.address)}{flag}")
+        if len(listed) > cap:
+            out.append(f"> - … and {len(listed) - cap:,} more (in the table below)")
+        out.append("")
+    return out
+
+
+def _sorted_rows(rows: Iterable[ResourceRow]) -> list[ResourceRow]:
+    return sorted(rows, key=lambda r: (r.critical is None, _PRIORITY.get(r.action, 5),
+                                       r.address))
+
+
+def _cut_note(cut: int, what: str, link: str | None) -> str:
+    where = f"the [workflow run's artifacts]({link})" if link else "the workflow run's artifacts"
+    return (f"_… {cut:,} {what} cut to fit GitHub's comment size limit; the full plan is in "
+            f"{where}._")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], limit: int | None,
+           what: str, link: str | None) -> list[str]:
+    shown = rows if limit is None else rows[:limit]
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(r) + " |" for r in shown]
+    if len(shown) < len(rows):
+        if not shown:
+            out = []
+        out.append(_cut_note(len(rows) - len(shown), what, link))
+    return out
+
+
+def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
+    """The text plan, whole or head + tail within `budget` bytes; None to omit it."""
+    whole = "\n".join(lines)
+    if budget is None or size(whole) <= budget:
+        return whole
+    if budget < MIN_TEXT_BUDGET:
+        return None
+    note_room = 200
+    head_room = int((budget - note_room) * 0.6)
+    tail_room = budget - note_room - head_room
+    head: list[str] = []
+    used = 0
+    for line in lines:
+        if used + size(line) + 1 > head_room:
+            break
+        head.append(line)
+        used += size(line) + 1
+    tail: list[str] = []
+    used = 0
+    for line in reversed(lines[len(head):]):
+        if used + size(line) + 1 > tail_room:
+            break
+        tail.append(line)
+        used += size(line) + 1
+    tail.reverse()
+    cut = len(lines) - len(head) - len(tail)
+    note = (f"… {cut:,} of {len(lines):,} lines cut here to fit the comment; the full plan "
+            "is plan.txt in the workflow run's artifacts …")
+    return "\n".join([*head, note, *tail])
+
+
+def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
+             row_limit: int | None, link: str | None, masker: Masker) -> list[str]:
+    s = inp.summary
+    if s.status == "failed":
+        out = [f"### {s.env} · ❌ plan failed", ""]
+        error = masker.mask(s.error) or "(no error output was captured)"
+        out += ["<details open><summary>Error</summary>", "", _fence(error, "text"), "",
+                "</details>", ""]
+        return out
+    if s.destroys:
+        badge = "🛑" if s.critical or _is_prod(s.env) else "⚠️"
+    elif s.has_changes:
+        badge = "🟡"
+    else:
+        badge = "✅"
+    out = [f"### {s.env} · {badge} {_counts_text(s)}", ""]
+    meta = f"plan `sha256:{s.plan_hash[:12]}`"
+    if s.terraform_version:
+        meta += f" · Terraform {s.terraform_version}"
+    out += [f"<sub>{meta}</sub>", ""]
+
+    if s.cost:
+        total = cost.total(s.cost)
+        out.append(f"💰 **Cost:** {total.render()}")
+        for line in s.cost[:MAX_COST_LINES]:
+            out.append(f"- {line.render()} {_code(line.address)}")
+        if len(s.cost) > MAX_COST_LINES:
+            out.append(f"- … and {len(s.cost) - MAX_COST_LINES:,} more")
+        as_of = f" as of {s.prices_as_of}" if s.prices_as_of else ""
+        out += [f"<sub>On-demand list prices{as_of}, from the price table in the repository; "
+                "≈ per month is 730 hours.</sub>", ""]
+
+    rows = _sorted_rows(s.resources)
+    if rows:
+        table = _table(["Action", "Resource"],
+                       [[f"{ICONS.get(r.action, '⚪')} {r.label}",
+                         _code(r.address) + (f" ← {_code(r.previous_address)}"
+                                             if r.previous_address else "")]
+                        for r in rows],
+                       row_limit, "resource rows", link)
+        opened = " open" if len(rows) <= 25 else ""
+        out += [f"<details{opened}><summary>{_plural(len(rows), 'resource')}</summary>", "",
+                *table, "", "</details>", ""]
+
+    if s.outputs:
+        table = _table(["Output", "Action", "Before", "After"],
+                       [[_code(o.name), o.action,
+                         "" if o.before is None else _code(masker.mask(o.before)),
+                         "" if o.after is None else _code(masker.mask(o.after))]
+                        for o in s.outputs],
+                       row_limit, "output rows", link)
+        out += [f"**Output changes ({len(s.outputs):,})**", "", *table, ""]
+
+    if s.drift:
+        table = _table(["Changed outside of Terraform", "Action"],
+                       [[_code(d.address), d.action] for d in s.drift],
+                       row_limit, "drift rows", link)
+        out += [f"<details><summary>⚠️ {_plural(len(s.drift), 'resource')} changed outside of "
+                "Terraform (the plan will bring them back in line)</summary>", "", *table, "",
+                "</details>", ""]
+
+    if text_lines:
+        excerpt = _text_excerpt(text_lines, text_budget)
+        if excerpt is None:
+            out += [_cut_note(len(text_lines), "lines of the text plan", link).replace(
+                "cut to fit", "omitted to fit"), ""]
+        else:
+            out += [f"<details><summary>Full plan ({_plural(len(text_lines), 'line')})"
+                    "</summary>", "", _fence(excerpt, "diff"), "", "</details>", ""]
+    return out
+
+
+# ---------------------------------------------------------------- render
+
+
+@dataclass
+class _Layout:
+    text_budgets: dict[str, int | None]
+    row_limit: int | None
+    alert_cap: int
+
+
+def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout: _Layout,
+              link: str | None, masker: Masker) -> str:
+    summaries = [p.summary for p in plans]
+    totals = summaries[0].counts
+    for s in summaries[1:]:
+        totals = totals + s.counts
+    envs = " ".join(f"`{s.env}`" for s in summaries)
+    failed = [s.env for s in summaries if s.status == "failed"]
+    ok = [s for s in summaries if s.status == "ok"]
+    headline = _counts_text(PlanSummary(env="all", status="ok", plan_hash="", counts=totals))
+    if failed:
+        headline += f" · ❌ {len(failed)} failed ({', '.join(failed)})"
+    if any(s.destroys and (s.critical or _is_prod(s.env)) for s in ok):
+        icon = "🛑"
+    elif any(s.destroys for s in ok) or failed:
+        icon = "⚠️"
+    else:
+        icon = "📋"
+    lines = [MARKER, header(summaries), "", f"## {icon} Terraform plan · {envs}", "",
+             f"**Total:** {headline}"]
+    all_cost = [line for s in ok for line in s.cost]
+    if all_cost:
+        lines.append(f"**Cost change:** {cost.total(all_cost).render()}")
+    lines.append("")
+    lines += _alerts(summaries, layout.alert_cap)
+    for p in plans:
+        lines += _section(p, texts[p.summary.env], layout.text_budgets[p.summary.env],
+                          layout.row_limit, link, masker)
+    footer = ("Full plans (`plan.txt`, `plan.json`) are in the "
+              + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
+              + ".")
+    lines += ["---", f"<sub>{footer} Updated in place by `mlops comment post`; the hidden header "
+              "records each plan's sha256 for the apply step.</sub>"]
+    # Every piece was masked already; one more pass over all but the machine header is
+    # cheap insurance against a piece that was not.
+    return "\n".join([*lines[:2], masker.mask("\n".join(lines[2:]))]) + "\n"
+
+
+def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
+    """Share `available` bytes between texts: small ones whole, the rest split evenly."""
+    budgets: dict[str, int] = {}
+    remaining = max(0, available)
+    pending = sorted(sizes.items(), key=lambda kv: kv[1])
+    while pending:
+        share = remaining // len(pending)
+        env, need = pending[0]
+        if need <= share:
+            budgets[env] = need
+            remaining -= need
+            pending.pop(0)
+        else:
+            for env, _ in pending:
+                budgets[env] = share
+            break
+    return budgets
+
+
+def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
+           run_link: str | None = None, limit: int = MAX_BODY) -> str:
+    """The comment body for these plans, never over `limit` (UTF-8 bytes)."""
+    if not plans:
+        raise ValueError("no plans to render")
+    masker = masker or Masker()
+    seen: set[str] = set()
+    for p in plans:
+        if not ENV_RE.match(p.summary.env) or p.summary.env in seen:
+            raise ValueError(f"env {p.summary.env!r} is invalid or appears twice")
+        seen.add(p.summary.env)
+    ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env))
+    texts = {p.summary.env: [_diff_line(line) for line in
+                             masker.mask(p.text_plan.rstrip("\n")).splitlines()]
+             if p.text_plan.strip() and p.summary.status == "ok" else []
+             for p in ordered}
+    envs = list(texts)
+
+    def build(layout: _Layout) -> str:
+        return _assemble(ordered, texts, layout, run_link, masker)
+
+    full = _Layout({e: None for e in envs}, None, MAX_ALERT_ADDRESSES)
+    body = build(full)
+    if size(body) <= limit:
+        return body
+
+    # 1. Shorten the text plans, sharing what is left after everything else.
+    no_text = _Layout({e: 0 for e in envs}, None, MAX_ALERT_ADDRESSES)
+    base = size(build(no_text))
+    if base <= limit:
+        sizes = {e: size("\n".join(t)) for e, t in texts.items() if t}
+        available = limit - base
+        for _ in range(8):
+            budgets: dict[str, int | None] = dict.fromkeys(envs, 0)
+            budgets.update(_fill(sizes, available))
+            body = build(_Layout(budgets, None, MAX_ALERT_ADDRESSES))
+            if size(body) <= limit:
+                return body
+            available -= size(body) - limit + 256
+        return build(no_text)
+
+    # 2. No text plans; shorten the tables (same row cap for every table), largest cap first.
+    lo, hi = 0, max((len(p.summary.resources) + len(p.summary.outputs) + len(p.summary.drift)
+                     for p in ordered), default=0)
+    best: str | None = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = build(_Layout({e: 0 for e in envs}, mid, MAX_ALERT_ADDRESSES))
+        if size(candidate) <= limit:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    if best is not None:
+        return best
+
+    # 3. Only when the summaries and warnings alone are too big (dozens of envs): shorter
+    # warning lists, then a hard cut on a line boundary. The header survives either way.
+    body = build(_Layout({e: 0 for e in envs}, 0, 3))
+    if size(body) <= limit:
+        return body
+    note = "\n\n_… comment cut to fit GitHub's size limit; see the workflow run's artifacts._\n"
+    room = limit - size(note)
+    kept = body.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    kept = kept[: kept.rfind("\n")] if "\n" in kept else kept
+    return kept + note
