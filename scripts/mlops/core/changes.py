@@ -1,0 +1,393 @@
+"""Change detection: which env roots a change affects. Pure: no git, no files, no environment.
+
+The shell (`mlops changed`) hands in the changed paths (from `adapters.git`), the text of
+the `.tf` files (to build the local module graph) and the env names from mlops.yaml; this
+module decides and explains. Paths are repository-relative POSIX paths.
+
+A changed path is classified by the first matching rule in PATH_RULES:
+
+- docs (`*.md`, `docs/`) and files no plan reads (`bootstrap/`, `k8s/`, `tests/`, ...)
+  affect nothing;
+- `envs/<env>/...` affects that env only;
+- `modules/...` affects every env whose root calls that module, directly or through
+  other local modules (env -> modules/a -> ../b: a change to b affects the env);
+- global inputs of every plan (`mlops.yaml`, `policies/`, the workflows, the `mlops`
+  package and its pins) affect every env;
+- anything else affects every env: an unrecognised path is planned everywhere, to be
+  safe, and the explanation says which rule to add to narrow it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+# ---------------------------------------------------------------------------------------
+# Module sources: a small parser of `module "x" { source = "..." }` blocks.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "ident", "string", "punct"
+    value: str
+    interpolated: bool = False
+
+
+def _skip_template(text: str, i: int) -> int:
+    """`i` is just after `${` or `%{`; return the index just after the matching `}`."""
+    depth = 1
+    n = len(text)
+    while i < n and depth:
+        c = text[i]
+        if c == '"':
+            _, i, _ = _read_string(text, i)
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        i += 1
+    return i
+
+
+def _read_string(text: str, i: int) -> tuple[str, int, bool]:
+    """`text[i]` is an opening quote: (value, index after the closing quote, interpolated)."""
+    out: list[str] = []
+    interpolated = False
+    i += 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(out), i + 1, interpolated
+        if c in "$%" and text.startswith(c + "{", i + 1):  # `$${` is a literal `${`
+            out.append(c + "{")
+            i += 3
+            continue
+        if c in "$%" and text.startswith("{", i + 1):
+            interpolated = True
+            i = _skip_template(text, i + 2)
+            continue
+        if c == "\n":  # unterminated string: stop at the end of the line
+            return "".join(out), i, interpolated
+        out.append(c)
+        i += 1
+    return "".join(out), i, interpolated
+
+
+def _tokens(text: str) -> Iterable[_Token]:
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in " \t\r\n":
+            i += 1
+        elif c == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif text.startswith("<<", i) and (
+            i + 2 < n and (text[i + 2].isalpha() or text[i + 2] in "-_")
+        ):
+            # heredoc: <<EOT or <<-EOT ... EOT
+            j = i + 2
+            if text[j] == "-":
+                j += 1
+            k = j
+            while k < n and (text[k].isalnum() or text[k] == "_"):
+                k += 1
+            marker = text[j:k]
+            line_end = text.find("\n", k)
+            if line_end < 0 or not marker:
+                i = n
+                continue
+            pos = line_end + 1
+            while pos < n:
+                nl = text.find("\n", pos)
+                line = text[pos : n if nl < 0 else nl]
+                if line.strip() == marker:
+                    pos = n if nl < 0 else nl
+                    break
+                pos = n if nl < 0 else nl + 1
+            i = pos
+        elif c == '"':
+            value, i, interpolated = _read_string(text, i)
+            yield _Token("string", value, interpolated)
+        elif c.isalpha() or c == "_":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] in "_-"):
+                j += 1
+            yield _Token("ident", text[i:j])
+            i = j
+        else:
+            yield _Token("punct", c)
+            i += 1
+
+
+def module_sources(tf_text: str) -> list[str]:
+    """The `source` of every top-level `module "name" { ... }` block, in file order.
+
+    Only literal strings are returned (Terraform requires `source` to be a literal).
+    """
+    sources: list[str] = []
+    depth = 0
+    in_module_depth: int | None = None  # depth of the open module block's body
+    window: list[_Token] = []
+    for tok in _tokens(tf_text):
+        window = [*window[-2:], tok]
+        if tok.kind == "punct" and tok.value in "{[(":
+            if (
+                depth == 0
+                and tok.value == "{"
+                and len(window) == 3
+                and window[0] == _Token("ident", "module")
+                and window[1].kind == "string"
+            ):
+                in_module_depth = 1
+            depth += 1
+            continue
+        if tok.kind == "punct" and tok.value in "}])":
+            depth = max(0, depth - 1)
+            if in_module_depth is not None and depth < in_module_depth:
+                in_module_depth = None
+            continue
+        if (
+            in_module_depth is not None
+            and depth == in_module_depth
+            and tok.kind == "string"
+            and len(window) == 3
+            and window[0] == _Token("ident", "source")
+            and window[1] == _Token("punct", "=")
+            and not tok.interpolated
+        ):
+            sources.append(tok.value)
+    return sources
+
+
+def is_local_source(source: str) -> bool:
+    return source.startswith(("./", "../"))
+
+
+ModuleGraph = Mapping[str, frozenset[str]]
+"""Directory -> the local module directories its `.tf` files call (repo-relative)."""
+
+
+def build_module_graph(tf_files: Mapping[str, str]) -> dict[str, frozenset[str]]:
+    """Build the local module graph from `{path/to/file.tf: text}`.
+
+    A source like `../../modules/ml_bucket` in `envs/dev/main.tf` becomes the edge
+    `envs/dev -> modules/ml_bucket`. Remote sources (registry, git) are not edges.
+    """
+    edges: dict[str, set[str]] = {}
+    for path, text in tf_files.items():
+        if not path.endswith(".tf"):
+            continue
+        directory = posixpath.dirname(path)
+        targets = edges.setdefault(directory, set())
+        for source in module_sources(text):
+            if is_local_source(source):
+                targets.add(posixpath.normpath(posixpath.join(directory, source)))
+    return {d: frozenset(t) for d, t in edges.items()}
+
+
+def merge_graphs(*graphs: ModuleGraph) -> dict[str, frozenset[str]]:
+    """Union of edges: use the graphs of base and head so that removed calls still count."""
+    merged: dict[str, set[str]] = {}
+    for graph in graphs:
+        for directory, targets in graph.items():
+            merged.setdefault(directory, set()).update(targets)
+    return {d: frozenset(t) for d, t in merged.items()}
+
+
+def module_chains(root: str, graph: ModuleGraph) -> dict[str, tuple[str, ...]]:
+    """Every module directory reachable from `root`, with one shortest call chain to it."""
+    chains: dict[str, tuple[str, ...]] = {}
+    queue: deque[tuple[str, tuple[str, ...]]] = deque([(root, (root,))])
+    seen = {root}
+    while queue:
+        directory, chain = queue.popleft()
+        for target in sorted(graph.get(directory, ())):
+            if target in seen:
+                continue
+            seen.add(target)
+            chains[target] = (*chain, target)
+            queue.append((target, chains[target]))
+    return chains
+
+
+# ---------------------------------------------------------------------------------------
+# The decision.
+# ---------------------------------------------------------------------------------------
+
+
+class Kind(Enum):
+    NONE = "none"  # affects no env
+    ENV = "env"  # envs/<env>/...: that env
+    MODULE = "module"  # modules/...: the envs that use the module
+    ALL = "all"  # every env
+
+
+@dataclass(frozen=True)
+class PathRule:
+    patterns: tuple[str, ...]  # fnmatch patterns on the repo-relative path
+    kind: Kind
+    reason: str
+
+
+# First match wins. `*` in fnmatch also matches `/`, so `docs/*` covers the whole tree.
+PATH_RULES: tuple[PathRule, ...] = (
+    PathRule(("*.md", "docs/*"), Kind.NONE, "documentation only"),
+    PathRule(
+        ("LICENSE*", ".gitignore", ".gitattributes", ".editorconfig", ".checkov.yaml"),
+        Kind.NONE,
+        "repository housekeeping; no plan reads it",
+    ),
+    PathRule(
+        ("bootstrap/*",),
+        Kind.NONE,
+        "bootstrap/ is applied by hand once per account, never by the env pipelines",
+    ),
+    PathRule(("k8s/*",), Kind.NONE, "Kubernetes manifests have their own pipeline"),
+    PathRule(("tests/*", "bench/*"), Kind.NONE, "tests and benchmarks; no plan reads them"),
+    PathRule(("envs/*",), Kind.ENV, "env root"),
+    PathRule(("modules/*",), Kind.MODULE, "module"),
+    PathRule(
+        ("mlops.yaml",),
+        Kind.ALL,
+        "mlops.yaml holds settings of every plan (project, region, state backend, env list)",
+    ),
+    PathRule(
+        ("policies/*",),
+        Kind.ALL,
+        "the policy gate runs on every env's plan; re-plan all so the PR shows which envs "
+        "the changed rules pass or block before they are merged",
+    ),
+    PathRule(
+        (".github/workflows/*", ".github/actions/*"),
+        Kind.ALL,
+        "the plan/apply pipeline itself changed; exercise it on every env",
+    ),
+    PathRule(
+        ("scripts/mlops/*", "pyproject.toml", "Makefile"),
+        Kind.ALL,
+        "the mlops CLI or its pinned tools produce and gate every plan",
+    ),
+)
+
+FALLBACK_REASON = (
+    "not covered by any rule in mlops.core.changes.PATH_RULES; planning every env to be "
+    "safe (add a rule there to narrow it)"
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one changed path affects the envs it does."""
+
+    path: str
+    envs: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    envs: tuple[str, ...]  # in mlops.yaml order
+    reasons: tuple[Reason, ...]  # one per changed path, in input order
+
+    def as_matrix(self) -> dict[str, list[str]]:
+        return {"envs": list(self.envs)}
+
+    def explain(self) -> str:
+        if not self.reasons:
+            return "no changed files: no env affected"
+        lines = []
+        for reason in self.reasons:
+            target = ", ".join(reason.envs) if reason.envs else "no env"
+            lines.append(f"{reason.path}: {target} ({reason.why})")
+        summary = ", ".join(self.envs) if self.envs else "none"
+        lines.append(f"=> envs to plan: {summary}")
+        return "\n".join(lines)
+
+
+def match_rule(path: str, rules: Sequence[PathRule] = PATH_RULES) -> PathRule | None:
+    for rule in rules:
+        if any(fnmatch.fnmatchcase(path, pattern) for pattern in rule.patterns):
+            return rule
+    return None
+
+
+def _env_for(path: str) -> str:
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def _module_reason(
+    path: str, envs: Sequence[str], chains: Mapping[str, Mapping[str, tuple[str, ...]]]
+) -> Reason:
+    hits: list[str] = []
+    via: list[str] = []
+    for env in envs:
+        best: tuple[str, ...] | None = None
+        for module_dir, chain in chains[env].items():
+            if path.startswith(module_dir + "/") and (best is None or len(chain) < len(best)):
+                best = chain
+        if best is not None:
+            hits.append(env)
+            via.append(" -> ".join(best))
+    if not hits:
+        module = "/".join(path.split("/")[:2])
+        return Reason(path, (), f"{module} is not called by any env root")
+    return Reason(path, tuple(hits), "used via " + "; ".join(via))
+
+
+def affected_envs(
+    changed_files: Iterable[str],
+    module_graph: ModuleGraph,
+    envs: Sequence[str],
+    rules: Sequence[PathRule] = PATH_RULES,
+) -> Decision:
+    """Decide which envs to plan for a change, and why, path by path.
+
+    `envs` is the list from mlops.yaml and sets the output order. Env roots are
+    `envs/<env>`; `module_graph` comes from `build_module_graph`.
+    """
+    chains = {env: module_chains(f"envs/{env}", module_graph) for env in envs}
+    reasons: list[Reason] = []
+    seen_paths: set[str] = set()
+    for raw in changed_files:
+        path = raw.strip().lstrip("/")
+        if path.startswith("./"):
+            path = path[2:]
+        if not path or path in seen_paths:
+            continue
+        seen_paths.add(path)
+        rule = match_rule(path, rules)
+        if rule is None:
+            reasons.append(Reason(path, tuple(envs), FALLBACK_REASON))
+        elif rule.kind is Kind.NONE:
+            reasons.append(Reason(path, (), rule.reason))
+        elif rule.kind is Kind.ALL:
+            reasons.append(Reason(path, tuple(envs), rule.reason))
+        elif rule.kind is Kind.ENV:
+            env = _env_for(path)
+            if env in envs:
+                reasons.append(Reason(path, (env,), f"inside the {env} env root"))
+            else:
+                reasons.append(
+                    Reason(path, (), f"envs/{env or '?'} is not an env listed in mlops.yaml")
+                )
+        else:
+            reasons.append(_module_reason(path, envs, chains))
+    hit = {env for reason in reasons for env in reason.envs}
+    return Decision(tuple(env for env in envs if env in hit), tuple(reasons))
