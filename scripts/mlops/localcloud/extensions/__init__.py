@@ -1,0 +1,15 @@
+"""Fidelity extensions: patches of moto's backends, installed once at server start.
+
+Each module reproduces one documented AWS behaviour moto lacks, and says which.
+Installing is idempotent; importing a module patches nothing.
+"""
+
+from __future__ import annotations
+
+from mlops.localcloud.extensions import budgets, s3, sagemaker
+
+
+def install(*, sagemaker_delay: float) -> None:
+    sagemaker.install(delay=sagemaker_delay)
+    budgets.install()
+    s3.install()

@@ -1,0 +1,82 @@
+"""Shared session fixtures.
+
+`cloud`: one embedded AWS per test session (per xdist worker), started through the same
+code path as `mlops cloud up`, on a free port, with its own state dir. Tests share it, so
+they use unique resource names (`unique_name`) instead of resetting it; `cloud.reset()`
+exists for a test that really needs an empty cloud and runs alone.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops.adapters.terraform import prepare
+from mlops.errors import MlopsError
+from mlops.localcloud import control
+from mlops.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# Real credentials and profiles must never reach a test talking to the embedded AWS.
+_SCRUBBED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
+             "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+@dataclass(frozen=True)
+class Cloud:
+    endpoint: str
+    port: int
+    env: dict[str, str]
+    terraform_ready: bool
+    paths: control.CloudPaths
+
+    def client(self, service: str, **config: Any) -> Any:
+        """A boto3 client for the embedded AWS (no retries unless asked: fail loudly)."""
+        import boto3
+        from botocore.config import Config
+
+        retries = config.pop("retries", {"max_attempts": 1, "mode": "standard"})
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=control.REGION,
+            aws_access_key_id=control.DUMMY_ACCESS_KEY_ID,
+            aws_secret_access_key=control.DUMMY_SECRET_ACCESS_KEY,
+            config=Config(retries=retries, **config))
+
+    def reset(self) -> None:
+        """Empty every moto backend (POST /moto-api/reset). Not automatic: tests share."""
+        request = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    state_dir = tmp_path_factory.mktemp("mlops-state")
+    base = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    base.update({"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(state_dir)})
+    settings = Settings.from_env(base)
+    paths = control.CloudPaths.under(settings.state_dir)
+    info = control.start(paths, control.free_port(), base)
+    env = {**base, **control.client_env(info)}
+    try:
+        env, terraform_ready = prepare(settings, env), True
+    except MlopsError:
+        terraform_ready = False
+    try:
+        yield Cloud(info.endpoint, info.port, env, terraform_ready, paths)
+    finally:
+        control.stop(paths)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A short lowercase name unique to this test run, valid for S3, SageMaker, Budgets."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:24]
+    return f"{stem.strip('-')}-{uuid.uuid4().hex[:8]}"
