@@ -8,6 +8,8 @@ locals {
 # Remote state for every env root. Locking uses S3 native lock files (`use_lockfile`,
 # Terraform >= 1.10): the lock is `<key>.tflock` in this bucket, so no DynamoDB table.
 resource "aws_s3_bucket" "state" {
+  #checkov:skip=CKV2_AWS_61:State history is the recovery path for a corrupted or wrongly applied state; it is small, so every noncurrent version is kept on purpose.
+  #checkov:skip=CKV_AWS_145:SSE-S3 encrypts state at rest; a customer-managed key is opt-in because its key policy must then admit every plan and apply role.
   bucket        = local.state_bucket
   force_destroy = var.state_bucket_force_destroy
 }

@@ -1,0 +1,67 @@
+variable "project" {
+  description = "Project name: the first part of every resource name ({project}-{env}-{name})."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project))
+    error_message = "project must be 3-32 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "env" {
+  description = "Environment this instance belongs to."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.env)
+    error_message = "env must be one of dev, staging, prod."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every taggable resource, merged with the provider default_tags. Must contain env, owner and cost (the cost-allocation tags); env must equal var.env."
+  type        = map(string)
+
+  validation {
+    condition     = length(setsubtract(["env", "owner", "cost"], [for k, v in var.tags : k if trimspace(v) != ""])) == 0
+    error_message = "tags must contain non-empty env, owner and cost keys; missing: ${join(", ", sort(setsubtract(["env", "owner", "cost"], [for k, v in var.tags : k if trimspace(v) != ""])))}."
+  }
+}
+
+variable "name" {
+  description = "Component name: the repository is named {project}-{env}-{name}."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-_]{0,40}[a-z0-9]$", var.name))
+    error_message = "name must be 2-42 characters of lowercase letters, digits, hyphens and underscores."
+  }
+}
+
+variable "keep_last_images" {
+  description = "How many most recent images the lifecycle policy keeps; older ones expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.keep_last_images >= 1 && var.keep_last_images <= 10000 && floor(var.keep_last_images) == var.keep_last_images
+    error_message = "keep_last_images must be a whole number between 1 and 10000."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key ARN to encrypt images with. Null uses AES256 (ECR-managed keys)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:...) or null."
+  }
+}
+
+variable "force_delete" {
+  description = "Allow `terraform destroy` to delete a repository that still holds images."
+  type        = bool
+  default     = false
+}
