@@ -6,10 +6,11 @@ Installing is idempotent; importing a module patches nothing.
 
 from __future__ import annotations
 
-from mlops.localcloud.extensions import budgets, s3, sagemaker
+from mlops.localcloud.extensions import budgets, s3, s3_policy, sagemaker
 
 
 def install(*, sagemaker_delay: float) -> None:
     sagemaker.install(delay=sagemaker_delay)
     budgets.install()
     s3.install()
+    s3_policy.install()
