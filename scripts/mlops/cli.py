@@ -21,7 +21,14 @@ from mlops.errors import MlopsError
 COMMANDS: tuple[str, ...] = (
     "cloud",
     "toolchain",
-    "tf",
+    "bootstrap",
+    "plan",
+    "apply",
+    "destroy",
+    "comment",
+    "changed",
+    "policy",
+    "docs",
     "demo",
 )
 

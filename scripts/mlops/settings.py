@@ -1,12 +1,11 @@
 """Where things are. Every machine path is a default that an environment variable overrides.
 
-| variable             | meaning                                   | default                          |
-|----------------------|-------------------------------------------|----------------------------------|
-| MLOPS_ROOT           | the repository root                       | nearest parent with mlops.yaml   |
-| MLOPS_STATE_DIR      | runtime files (gitignored)                | <root>/.mlops                    |
-| TERRAFORM            | the terraform binary                      | `terraform` on PATH              |
-| TF_PROVIDER_MIRROR   | filesystem mirror of providers            | /opt/tf-plugins when it exists   |
-| TF_PLUGIN_CACHE_DIR  | shared provider cache                     | <state dir>/plugin-cache         |
+  MLOPS_ROOT           the repository root (default: nearest parent with mlops.yaml)
+  MLOPS_STATE_DIR      runtime files, gitignored (default: <root>/.mlops)
+  TERRAFORM            the terraform binary (default: `terraform` on PATH)
+  TF_PROVIDER_MIRROR   filesystem mirror of providers (default: /opt/tf-plugins if it
+                       exists; empty: the registry only)
+  TF_PLUGIN_CACHE_DIR  shared provider cache (default: <state dir>/plugin-cache)
 """
 
 from __future__ import annotations

@@ -181,3 +181,42 @@ def test_compile_patterns_rejects_bad_patterns(bad: Any) -> None:
     with pytest.raises(MlopsError) as err:
         masking.compile_patterns([bad])
     assert "mask_patterns[0]" in err.value.what and err.value.fix
+
+
+# ---------------------------------------------------------------- drift relevance
+
+
+def _drift_plan(relevant: list[dict[str, object]] | None, changes: list[str]) -> dict[str, object]:
+    plan: dict[str, object] = {
+        "format_version": "1.2",
+        "resource_changes": [{"address": "aws_s3_bucket.b", "type": "aws_s3_bucket",
+                              "change": {"actions": changes, "before": {}, "after": {}}}],
+        "resource_drift": [{"address": "aws_s3_bucket.b", "type": "aws_s3_bucket",
+                            "change": {"actions": ["update"],
+                                       "before": {"policy": "", "tags": {"env": "dev"}},
+                                       "after": {"policy": "{...}", "tags": {"env": "dev"}}}}],
+    }
+    if relevant is not None:
+        plan["relevant_attributes"] = relevant
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("relevant", "changes", "expected"),
+    [
+        # computed attribute filled in by a companion resource, nothing reads it: not drift
+        ([], ["no-op"], 0),
+        ([{"resource": "aws_s3_bucket.b", "attribute": ["tags"]}], ["no-op"], 0),
+        # the changed attribute is read by a planned change: drift
+        ([{"resource": "aws_s3_bucket.b", "attribute": ["policy"]}], ["no-op"], 1),
+        ([{"resource": "aws_s3_bucket.b", "attribute": []}], ["no-op"], 1),
+        # the drifted resource itself will be changed by the plan: drift
+        ([], ["update"], 1),
+        # plans without relevant_attributes (older format): keep everything
+        (None, ["no-op"], 1),
+    ],
+)
+def test_drift_counts_only_what_terraform_calls_relevant(
+        relevant: list[dict[str, object]] | None, changes: list[str], expected: int) -> None:
+    summary = plansummary.summarize(_drift_plan(relevant, changes), "dev")
+    assert summary.counts.drift == expected, (relevant, changes, summary.drift)

@@ -97,14 +97,14 @@ class Terraform:
         else:
             lines: list[str] = []
             with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=dict(self.env)) as proc:
-                assert proc.stdout is not None
-                for line in proc.stdout:
+                                  text=True, env=dict(self.env)) as live:
+                assert live.stdout is not None
+                for line in live.stdout:
                     lines.append(line)
                     prefix = f"[{self.label}] " if self.label else ""
                     self.out.write(prefix + line)
                     self.out.flush()
-            result = Result(proc.returncode, "".join(lines), "".join(lines))
+            result = Result(live.returncode, "".join(lines), "".join(lines))
         if check and result.returncode != 0:
             raise TerraformError(
                 f"`terraform {' '.join(args[:1])}` failed in {self.workdir} "
@@ -127,7 +127,7 @@ class Terraform:
              variables: Mapping[str, str] | None = None, detailed: bool = True,
              stream: bool = False) -> int:
         """Returns 0 (no changes) or 2 (changes) like -detailed-exitcode."""
-        args = ["plan", "-no-color", "-input=false", f"-out={out}"]
+        args = ["plan", "-no-color", "-input=false", f"-out={out.resolve()}"]
         if detailed:
             args.append("-detailed-exitcode")
         if destroy:
@@ -143,19 +143,19 @@ class Terraform:
         return result.returncode
 
     def show_json(self, plan: Path | None = None) -> dict[str, Any]:
-        args = ["show", "-json"] + ([str(plan)] if plan else [])
+        args = ["show", "-json"] + ([str(plan.resolve())] if plan else [])
         data: dict[str, Any] = json.loads(self.run(args).stdout)
         return data
 
     def show_text(self, plan: Path) -> str:
-        return self.run(["show", "-no-color", str(plan)]).stdout
+        return self.run(["show", "-no-color", str(plan.resolve())]).stdout
 
     def apply(self, plan: Path | None = None, var_files: Sequence[Path] = (), *,
               variables: Mapping[str, str] | None = None, stream: bool = True) -> Result:
         """Apply a saved plan (exactly what was reviewed), or plan-and-apply without one."""
         args = ["apply", "-no-color", "-input=false"]
         if plan is not None:
-            args.append(str(plan))
+            args.append(str(plan.resolve()))  # -chdir: relative paths would not resolve
         else:
             args.append("-auto-approve")
             args += _var_args(var_files, variables)
@@ -173,7 +173,7 @@ class Terraform:
 
 
 def _var_args(var_files: Sequence[Path], variables: Mapping[str, str] | None) -> list[str]:
-    args = [f"-var-file={f}" for f in var_files]
+    args = [f"-var-file={Path(f).resolve()}" for f in var_files]
     args += [f"-var={key}={value}" for key, value in (variables or {}).items()]
     return args
 

@@ -45,19 +45,24 @@ def state_path(ctx: context.Context) -> str:
     return str(path)
 
 
-def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    ctx = context.load(env)
+def apply_bootstrap(ctx: context.Context, *, destroy: bool = False) -> dict[str, Any]:
+    """Apply (or destroy) bootstrap/; returns its outputs (name -> value)."""
     tf = ctx.terraform(ctx.settings.root / "bootstrap", "bootstrap")
-    where = env.get("AWS_ENDPOINT_URL") or "AWS"
+    where = ctx.env.get("AWS_ENDPOINT_URL") or "AWS"
     with ui.stage(f"bootstrap: terraform init (state file {state_path(ctx)})"):
         tf.init({"path": state_path(ctx)})
     variables = bootstrap_variables(ctx)
-    if args.destroy:
+    if destroy:
         with ui.stage(f"bootstrap: destroying on {where}"):
             tf.destroy(variables=variables)
-        return 0
+        return {}
     with ui.stage(f"bootstrap: applying on {where} (account {aws.account_id(ctx.env)})"):
         tf.apply(variables=variables)
-    for name, value in tf.outputs().items():
-        ui.info(f"{name} = {value['value']}")
+    return {name: out["value"] for name, out in tf.outputs().items()}
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    outputs = apply_bootstrap(context.load(env), destroy=args.destroy)
+    for name, value in outputs.items():
+        ui.info(f"{name} = {value}")
     return 0

@@ -1,30 +1,52 @@
-"""`mlops plan --env ENV [--out DIR]`: init + plan one env root into a plan directory.
+"""`mlops plan`: terraform init + plan of env roots into plan directories.
 
-The plan directory holds:
+  mlops plan --env ENV [--out DIR]             one env
+  mlops plan --changed --base REF [--out DIR]  every env the change affects, in parallel
+
+A plan directory holds:
   plan.tfplan   the binary plan (what `mlops apply --plan DIR` applies, exactly)
   plan.json     `terraform show -json` of it
-  plan.txt      the text plan
+  plan.txt      the text plan (sensitive values and mask patterns redacted)
+  summary.json  the summary the PR comment is rendered from (core.plansummary)
+  error.txt     only when the plan failed: why (redacted); summary.json says "failed"
+With --changed, DIR holds one such directory per env, and changed.json the decision.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops import context, ui
 from mlops.adapters.terraform import Terraform
+from mlops.commands.changed import detect
+from mlops.commands.comment import load_prices
+from mlops.core import masking, plansummary
+from mlops.errors import MlopsError
+
+PLAN_FILES = ("plan.tfplan", "plan.json", "plan.txt", "summary.json", "error.txt")
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "plan", help="terraform init + plan for an env root, into a plan directory")
-    parser.add_argument("--env", required=True, help="env root to plan (dev, staging, prod)")
-    parser.add_argument("--out", type=Path, help="plan directory (default .mlops/plans/ENV)")
+        "plan", help="terraform init + plan of env roots, into plan directories")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="env root to plan (dev, staging, prod)")
+    which.add_argument("--changed", action="store_true",
+                       help="plan every env the change since --base affects, in parallel")
+    parser.add_argument("--base", help="with --changed: the base git ref (e.g. origin/main)")
+    parser.add_argument("--head", default="HEAD", help="with --changed: the head ref")
+    parser.add_argument("--out", type=Path, help="plan directory (default .mlops/plans[/ENV])")
     parser.add_argument("--destroy", action="store_true", help="plan a destroy")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="parallel plans with --changed (default: number of cores)")
     parser.set_defaults(func=run)
 
 
@@ -33,6 +55,8 @@ class PlanOutput:
     env: str
     directory: Path
     changes: bool
+    failed: bool = False
+    error: str = ""
 
 
 def init_env(ctx: context.Context, env_name: str) -> Terraform:
@@ -42,26 +66,107 @@ def init_env(ctx: context.Context, env_name: str) -> Terraform:
     return tf
 
 
-def plan_env(ctx: context.Context, env_name: str, out: Path, *,
-             destroy: bool = False) -> PlanOutput:
+def base_masker(ctx: context.Context) -> masking.Masker:
+    return masking.Masker(patterns=masking.compile_patterns(ctx.config.mask_patterns))
+
+
+def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = False,
+             tf: Terraform | None = None) -> PlanOutput:
+    """Plan one env into `out`. A failure is recorded in the directory (error.txt and a
+    failed summary.json, so the PR still gets a comment saying why) and re-raised."""
     out.mkdir(parents=True, exist_ok=True)
-    with ui.stage(f"{env_name}: terraform init"):
-        tf = init_env(ctx, env_name)
-    with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
-        code = tf.plan(out / "plan.tfplan", destroy=destroy)
-    (out / "plan.json").write_text(json.dumps(tf.show_json(out / "plan.tfplan")))
-    (out / "plan.txt").write_text(tf.show_text(out / "plan.tfplan"))
+    for name in PLAN_FILES:  # a directory holds exactly one plan, never a stale mix
+        (out / name).unlink(missing_ok=True)
+    masker = base_masker(ctx)
+    try:
+        if tf is None:
+            with ui.stage(f"{env_name}: terraform init"):
+                tf = init_env(ctx, env_name)
+        with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
+            code = tf.plan(out / "plan.tfplan", destroy=destroy)
+        plan = tf.show_json(out / "plan.tfplan")
+        text = tf.show_text(out / "plan.tfplan")
+    except MlopsError as err:
+        record_failure(ctx, env_name, out, err)
+        raise
+    masker = masker.with_literals(masking.sensitive_strings(plan))
+    summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices())
+    (out / "plan.json").write_text(json.dumps(plan))
+    (out / "plan.txt").write_text(masker.mask(text))
+    (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return PlanOutput(env=env_name, directory=out, changes=code == 2)
 
 
-def default_out(ctx: context.Context, env_name: str) -> Path:
-    return ctx.settings.state_dir / "plans" / env_name
+def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
+              destroy: bool = False) -> list[PlanOutput]:
+    """Plan several envs: inits one after another (they share the provider cache, which
+    Terraform does not promise is safe to fill concurrently), then plans in parallel."""
+    inits: dict[str, Terraform | Exception] = {}
+    for env_name in envs:
+        with ui.stage(f"{env_name}: terraform init"):
+            try:
+                inits[env_name] = init_env(ctx, env_name)
+            except MlopsError as err:
+                inits[env_name] = err
+
+    def one(env_name: str) -> PlanOutput:
+        init = inits[env_name]
+        try:
+            if isinstance(init, Exception):
+                raise init
+            return plan_env(ctx, env_name, out / env_name, destroy=destroy, tf=init)
+        except MlopsError as err:
+            if isinstance(init, Exception):  # record the init failure in the plan dir
+                record_failure(ctx, env_name, out / env_name, err)
+            return PlanOutput(env_name, out / env_name, changes=False, failed=True,
+                              error=err.render())
+
+    workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, envs))
+
+
+def record_failure(ctx: context.Context, env_name: str, out: Path, err: MlopsError) -> None:
+    """Leave error.txt and a failed summary.json, so the PR comment can say why."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in PLAN_FILES:
+        (out / name).unlink(missing_ok=True)
+    masker = base_masker(ctx)
+    error = masker.mask(err.render())
+    (out / "error.txt").write_text(error + "\n")
+    failed = plansummary.failed(env_name, error, masker=masker)
+    (out / "summary.json").write_text(json.dumps(failed.to_dict(), indent=2))
+
+
+def default_out(ctx: context.Context, env_name: str | None = None) -> Path:
+    base = ctx.settings.state_dir / "plans"
+    return base / env_name if env_name else base
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx = context.load(env)
-    out = args.out or default_out(ctx, args.env)
-    result = plan_env(ctx, args.env, out, destroy=args.destroy)
-    ui.info(f"{'changes' if result.changes else 'no changes'}; plan written to {out}")
-    print((out / "plan.txt").read_text())
-    return 0
+    if args.env:
+        out = args.out or default_out(ctx, args.env)
+        result = plan_env(ctx, args.env, out, destroy=args.destroy)
+        ui.info(f"{'changes' if result.changes else 'no changes'}; plan written to {out}")
+        print((out / "plan.txt").read_text())
+        return 0
+    if not args.base:
+        raise MlopsError("--changed needs --base", "the change is the diff base...head",
+                         "e.g. mlops plan --changed --base origin/main")
+    decision = detect(ctx.settings, env, args.base, args.head)
+    out = args.out or default_out(ctx)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "changed.json").write_text(json.dumps(decision.as_matrix()))
+    envs = list(decision.as_matrix()["envs"])
+    if not envs:
+        ui.step("no env is affected by this change; nothing to plan")
+        return 0
+    ui.step(f"planning {', '.join(envs)} in parallel")
+    results = plan_many(ctx, envs, out, jobs=args.jobs, destroy=args.destroy)
+    for result in results:
+        state = "FAILED" if result.failed else ("changes" if result.changes else "no changes")
+        ui.info(f"{result.env}: {state} -> {result.directory}")
+        if result.failed:
+            print(result.error, file=sys.stderr)
+    return 1 if any(r.failed for r in results) else 0

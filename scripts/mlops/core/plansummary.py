@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -308,6 +308,44 @@ def _row(rc: Mapping[str, Any], masker: Masker) -> ResourceRow | None:
     )
 
 
+def _leaf_paths(before: Any, after: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Attribute paths whose values differ between before and after."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        for key in set(before) | set(after):
+            yield from _leaf_paths(before.get(key), after.get(key), (*path, key))
+    elif (isinstance(before, list) and isinstance(after, list)
+          and len(before) == len(after)):
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            yield from _leaf_paths(b, a, (*path, i))
+    elif before != after:
+        yield path
+
+
+def _relevant_drift(rc: Mapping[str, Any], plan: Mapping[str, Any],
+                    changing: set[str]) -> bool:
+    """Whether a drifted resource matters, the way Terraform decides what to show under
+    "Objects have changed outside of Terraform": a delete, a resource that also has a
+    planned change, or a changed attribute listed in `relevant_attributes` (what the
+    planned changes read). Computed attributes that a provider fills in after apply
+    (e.g. aws_s3_bucket's legacy blocks, inline_policy) are not drift anyone caused."""
+    if "relevant_attributes" not in plan:  # older plan format: keep everything
+        return True
+    address = str(rc.get("address", ""))
+    change = rc.get("change") or {}
+    if "delete" in (change.get("actions") or []) or address in changing:
+        return True
+    wanted = [tuple(ra.get("attribute") or ()) for ra in plan.get("relevant_attributes") or []
+              if ra.get("resource") == address]
+    if not wanted:
+        return False
+    for changed in _leaf_paths(change.get("before"), change.get("after")):
+        for attr in wanted:
+            n = min(len(attr), len(changed))
+            if tuple(attr[:n]) == tuple(changed[:n]):
+                return True
+    return False
+
+
 def _count(rows: Sequence[ResourceRow], outputs: int, drift: int) -> Counts:
     n: dict[str, int] = {"create": 0, "update": 0, "delete": 0, "replace": 0, "read": 0,
                          "forget": 0}
@@ -336,9 +374,11 @@ def summarize(plan: Mapping[str, Any], env: str, *, masker: Masker | None = None
     rows = [row for rc in resource_changes if (row := _row(rc, masker)) is not None]
     outputs = _output_rows(plan, masker)
     drift = []
+    changing = {str(rc.get("address")) for rc in resource_changes
+                if (rc.get("change") or {}).get("actions") not in (None, ["no-op"], ["read"])}
     for rc in plan.get("resource_drift") or []:
         actions = list((rc.get("change") or {}).get("actions") or [])
-        if actions and actions != ["no-op"]:
+        if actions and actions != ["no-op"] and _relevant_drift(rc, plan, changing):
             drift.append(DriftRow(masker.mask(str(rc.get("address", ""))),
                                   str(rc.get("type", "")),
                                   "delete" if "delete" in actions else "+".join(actions)))

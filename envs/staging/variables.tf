@@ -1,0 +1,99 @@
+variable "env" {
+  description = "Environment this root manages; must match the directory name."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.env)
+    error_message = "env must be one of dev, staging, prod."
+  }
+}
+
+variable "project" {
+  description = "Project name: the first part of every resource name ({project}-{env}-{component})."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of every resource in this env."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "owner" {
+  description = "Team that owns this env (owner tag)."
+  type        = string
+}
+
+variable "cost" {
+  description = "Cost centre (cost tag), the key cost reports and budgets group by."
+  type        = string
+}
+
+variable "artifacts" {
+  description = "The artifact bucket (models, datasets, data capture): days before noncurrent versions move to STANDARD_IA, and whether destroy may delete a non-empty bucket (never in prod)."
+  type = object({
+    noncurrent_to_ia_days = optional(number, 30)
+    force_destroy         = optional(bool, false)
+  })
+  default = {}
+}
+
+variable "model_images" {
+  description = "The ECR repository for model-server images: how many images to keep."
+  type = object({
+    keep_last_images = optional(number, 30)
+    force_delete     = optional(bool, false)
+  })
+  default = {}
+}
+
+variable "trainer" {
+  description = "The GPU training instance. Off by default; ssh_cidrs must be narrow (validation rejects /0). vpc_id/subnet_id default to the default VPC. stop_cron stops it every evening."
+  type = object({
+    enabled       = bool
+    ami           = optional(string, "")
+    instance_type = optional(string, "g4dn.xlarge")
+    ssh_cidrs     = optional(map(string), {})
+    vpc_id        = optional(string)
+    subnet_id     = optional(string)
+    stop_cron     = optional(string)
+  })
+  default = { enabled = false }
+
+  validation {
+    condition     = !var.trainer.enabled || var.trainer.ami != ""
+    error_message = "trainer.ami is required when trainer.enabled is true."
+  }
+}
+
+variable "serving" {
+  description = "The SageMaker endpoint: releases (release -> variant -> model), the active release, TTL in hours (the reaper deletes older endpoints), data capture sampling and alarm thresholds."
+  type = object({
+    enabled = bool
+    name    = optional(string, "model")
+    releases = optional(map(map(object({
+      image          = string
+      model_data_url = string
+      environment    = optional(map(string), {})
+      instance_type  = optional(string, "ml.t2.medium")
+      instance_count = optional(number, 1)
+      initial_weight = optional(number)
+    }))), {})
+    active_release          = optional(string, "")
+    ttl_hours               = optional(number)
+    data_capture_percentage = optional(number, 0)
+    errors_5xx_threshold    = optional(number, 1)
+    latency_p99_ms          = optional(number, 1000)
+  })
+  default = { enabled = false }
+}
+
+variable "budget" {
+  description = "Monthly budget of this env in USD, filtered by the env cost-allocation tag, with alerts at thresholds (percent) to emails and/or SNS topics."
+  type = object({
+    monthly_limit_usd = number
+    thresholds        = optional(list(number), [50, 80, 100])
+    emails            = optional(list(string), [])
+    sns_topic_arns    = optional(list(string), [])
+  })
+}
