@@ -83,3 +83,26 @@ def test_two_processes_cannot_hold_the_lock_at_once(cloud: Any, unique_name: str
     assert outcomes == ["PreconditionFailed", "acquired"]
     s3.delete_object(Bucket=unique_name, Key="state.tfstate.tflock")  # unlock
     s3.put_object(Bucket=unique_name, Key="state.tfstate.tflock", Body=b"x", IfNoneMatch="*")
+
+
+def test_emptying_a_versioned_bucket_deletes_delete_markers_too(
+        cloud: Any, unique_name: str) -> None:
+    """What force_destroy does after aws_s3_bucket_versioning is destroyed (which
+    suspends versioning): DeleteObjects on every version and delete marker."""
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket=unique_name)
+    s3.put_bucket_versioning(Bucket=unique_name,
+                             VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=unique_name, Key="state.tflock", Body=b"{}")
+    s3.delete_object(Bucket=unique_name, Key="state.tflock")  # leaves a delete marker
+    listed = s3.list_object_versions(Bucket=unique_name)
+    targets = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+               for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+    assert len(targets) == 2, listed
+    s3.put_bucket_versioning(Bucket=unique_name,
+                             VersioningConfiguration={"Status": "Suspended"})
+    result = s3.delete_objects(Bucket=unique_name, Delete={"Objects": targets})
+    assert not result.get("Errors"), result
+    after = s3.list_object_versions(Bucket=unique_name)
+    assert not after.get("Versions") and not after.get("DeleteMarkers"), after
+    s3.delete_bucket(Bucket=unique_name)
