@@ -60,7 +60,8 @@ NO_PAB = (
     "block_public_acls, block_public_policy, ignore_public_acls, "
     "restrict_public_buckets = true"
 )
-DEV_ALLOWED = "g5.xlarge, ml.g5.xlarge, ml.m5.large, ml.t2.medium, t3.medium, t3.micro, t3.small"
+DEV_ALLOWED = ("g4dn.xlarge, g5.xlarge, ml.g5.xlarge, ml.m5.large, ml.t2.medium, "
+               "t3.medium, t3.micro, t3.small")
 
 
 def not_allowed(itype: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -106,17 +107,15 @@ class Terraform:
                     self.out.flush()
             result = Result(live.returncode, "".join(lines), "".join(lines))
         if check and result.returncode != 0:
-            raise TerraformError(
-                f"`terraform {' '.join(args[:1])}` failed in {self.workdir} "
-                f"(exit {result.returncode})",
-                _tail(result.stderr or result.stdout),
-                "read the Terraform error above; fix the configuration or inputs and re-run",
-            )
+            raise _failure(f"`terraform {' '.join(args[:1])}` failed in {self.workdir} "
+                           f"(exit {result.returncode})", result.stderr or result.stdout)
         return result
 
     def init(self, backend_config: Mapping[str, str] | None = None, *,
              backend: bool = True, stream: bool = False) -> Result:
-        args = ["init", "-no-color", "-input=false"]
+        # -reconfigure: mlops never migrates state implicitly; the backend settings it
+        # passes are the truth for this run (a data dir may remember another cloud's).
+        args = ["init", "-no-color", "-input=false", "-reconfigure"]
         if not backend:
             args.append("-backend=false")
         for key, value in (backend_config or {}).items():
@@ -135,11 +134,8 @@ class Terraform:
         args += _var_args(var_files, variables)
         result = self.run(args, stream=stream, check=False)
         if result.returncode not in (0, 2):
-            raise TerraformError(
-                f"terraform plan failed in {self.workdir} (exit {result.returncode})",
-                _tail(result.stderr or result.stdout),
-                "read the Terraform error above; fix the configuration or inputs and re-run",
-            )
+            raise _failure(f"terraform plan failed in {self.workdir} (exit {result.returncode})",
+                           result.stderr or result.stdout)
         return result.returncode
 
     def show_json(self, plan: Path | None = None) -> dict[str, Any]:
@@ -176,6 +172,24 @@ def _var_args(var_files: Sequence[Path], variables: Mapping[str, str] | None) ->
     args = [f"-var-file={Path(f).resolve()}" for f in var_files]
     args += [f"-var={key}={value}" for key, value in (variables or {}).items()]
     return args
+
+
+def _failure(what: str, output: str) -> TerraformError:
+    """The error for a failed terraform run. A state lock held by another run is not a
+    configuration problem: say so, and how to release a lock whose run died."""
+    if "Error acquiring the state lock" not in output:
+        return TerraformError(what, _tail(output), "read the Terraform error above; fix the "
+                              "configuration or inputs and re-run")
+    lock_id = re.search(r"^\s*ID:\s*(\S+)", output, re.MULTILINE)
+    path = re.search(r"^\s*Path:\s*(\S+)", output, re.MULTILINE)
+    return TerraformError(
+        f"{what}: the state is locked by another run",
+        _tail(output),
+        "wait for that run (Lock Info above) to finish, then re-run. Only if it died, release "
+        f"its lock: `terraform force-unlock {lock_id.group(1) if lock_id else 'LOCK_ID'}` "
+        "in the root, or delete the lock object "
+        f"{'s3://' + path.group(1) + '.tflock' if path else '<state key>.tflock'}",
+    )
 
 
 def _tail(text: str, lines: int = 25) -> str:

@@ -1,9 +1,10 @@
 """`mlops demo`: the main job, end to end, on a private embedded cloud.
 
 Starts its own embedded AWS on a free port (leaving any `mlops cloud up` server alone),
-applies bootstrap/, plans and applies envs/dev, shows the outputs, re-plans to prove zero
-drift, destroys everything and stops the cloud. Whatever fails, the cloud is stopped, so
-nothing is left behind: the embedded AWS keeps its state in memory only.
+applies bootstrap/, plans envs/dev, runs the policy gate and renders the PR comment for
+that real plan, applies it, shows the outputs, re-plans to prove zero drift, destroys
+everything and stops the cloud. Whatever fails, the cloud is stopped, so nothing is left
+behind: the embedded AWS keeps its state in memory only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlops import context, ui
+from mlops import cli, context, ui
 from mlops.commands.bootstrap import apply_bootstrap
 from mlops.commands.plan import default_out, init_env, plan_env
 from mlops.errors import MlopsError
@@ -54,6 +55,15 @@ def story(ctx: context.Context, *, keep: bool) -> None:
     first = plan_env(ctx, DEMO_ENV, default_out(ctx, DEMO_ENV))
     ui.step(f"demo: plan of {DEMO_ENV} ({first.directory})")
     print((first.directory / "plan.txt").read_text())
+
+    # What a pull request gets: the policy gate, then the one sticky comment.
+    ui.step(f"demo: policy gate on the {DEMO_ENV} plan")
+    if cli.main(["policy", "check", "--env", DEMO_ENV, str(first.directory)], ctx.env) != 0:
+        raise MlopsError(f"the {DEMO_ENV} plan violates policy", "see the violations above",
+                         "fix the module or the tfvars; policies are in policies/")
+    ui.step("demo: the PR comment for this plan (`mlops comment render`)")
+    cli.main(["comment", "render", str(first.directory)], ctx.env)
+    print()
 
     tf = init_env(ctx, DEMO_ENV)
     with ui.stage(f"demo: applying {DEMO_ENV}"):
