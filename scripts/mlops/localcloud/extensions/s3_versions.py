@@ -16,5 +16,8 @@ from __future__ import annotations
 def install() -> None:
     from moto.s3.models import FakeDeleteMarker
 
+    def dispose(self: FakeDeleteMarker, garbage: bool = False) -> None:
+        """Nothing to release: a delete marker has no data buffer."""
+
     if not hasattr(FakeDeleteMarker, "dispose"):
-        FakeDeleteMarker.dispose = lambda self, garbage=False: None
+        setattr(FakeDeleteMarker, "dispose", dispose)  # noqa: B010 (patching moto)
