@@ -74,6 +74,8 @@ GRAPH = build_module_graph(TF_FILES)
         (["pyproject.toml"], ["dev", "staging", "prod"]),
         (["bootstrap/main.tf", "k8s/base/api/deployment.yaml", "tests/unit/test_x.py"], []),
         ([".checkov.yaml", ".gitignore"], []),
+        (["package.json", "package-lock.json", "scripts/tools/lint-workflows.sh"], []),
+        ([".ci/run"], []),
         (["some/new/thing.hcl"], ["dev", "staging", "prod"]),
         (["./envs/staging/main.tf", "envs/staging/main.tf"], ["staging"]),
     ],

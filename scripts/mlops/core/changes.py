@@ -260,6 +260,11 @@ PATH_RULES: tuple[PathRule, ...] = (
     ),
     PathRule(("k8s/*",), Kind.NONE, "Kubernetes manifests have their own pipeline"),
     PathRule(("tests/*", "bench/*"), Kind.NONE, "tests and benchmarks; no plan reads them"),
+    PathRule(
+        ("package.json", "package-lock.json", "scripts/tools/*", ".ci/*"),
+        Kind.NONE,
+        "lint tooling and the CI entry point; no plan reads them",
+    ),
     PathRule(("envs/*",), Kind.ENV, "env root"),
     PathRule(("modules/*",), Kind.MODULE, "module"),
     PathRule(
