@@ -195,3 +195,27 @@ def test_permission_error_surfaces_after_step_summary(
         run(["comment", "post", "--repo", REPO, "--pr", str(PR), str(plan_dirs[0])], env)
     assert "pull-requests: write" in err.value.render()
     assert Path(env["GITHUB_STEP_SUMMARY"]).read_text().startswith(MARKER)
+
+
+def test_render_shows_the_policy_gate_result_of_the_plan_dir(
+        tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlops policy check` writes policy.json into the plan dir; the comment shows it."""
+    from mlops import cli
+
+    repo_root = Path(__file__).resolve().parents[2]
+    d = tmp_path / "plans" / "dev"
+    d.mkdir(parents=True)
+    shutil.copy(repo_root / "tests" / "policy" / "fixtures" / "network_fail.json",
+                d / "plan.json")
+    code = cli.main(["policy", "check", "--env", "dev", "--policy-dir",
+                     str(repo_root / "policies"), str(d)], env)
+    assert code == 1 and (d / "policy.json").is_file()
+    capsys.readouterr()
+    assert run(["comment", "render", str(d)], env) == 0
+    out = capsys.readouterr().out
+    violations = json.loads((d / "policy.json").read_text())["violations"]
+    assert violations, "the fixture should violate the network policy"
+    head = out.split("### dev")[0]
+    assert f"fails the policy gate: {len(violations)} violation" in head, head
+    for violation in violations:
+        assert violation["message"] in head

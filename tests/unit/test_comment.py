@@ -276,3 +276,29 @@ def test_smaller_limits_are_honoured(limit: int) -> None:
                   limit=limit)
     assert comment.size(body) <= limit
     assert "🛑 **prod** destroys 4 resources" in body
+
+
+# ---------------------------------------------------------------- policy gate results
+
+
+def test_policy_violations_are_alerted_at_the_top_and_never_cut() -> None:
+    findings = tuple(comment.PolicyFinding("network", f"aws_security_group.sg{i}",
+                                           f"aws_security_group.sg{i}: SSH open to 0.0.0.0/0")
+                     for i in range(3))
+    plans = [PlanInput(fixture_input("creation", "dev").summary, "x\n" * 200_000,
+                       policy=findings),
+             PlanInput(fixture_input("creation", "staging").summary, policy=())]
+    body = render(plans)
+    assert comment.size(body) <= MAX_BODY
+    head = body.split("### dev")[0]
+    assert "🚫 **dev** fails the policy gate: 3 violations." in head, head
+    for finding in findings:
+        assert finding.message in head
+    assert "policy violations in dev" in head  # in the headline
+    assert "policy: passed" in body.split("### staging")[1]
+    assert "policy: 3 violations" in body.split("### dev")[1]
+
+
+def test_policy_not_run_says_nothing_about_policy() -> None:
+    body = render([fixture_input("creation", "dev")])
+    assert "policy gate" not in body and "policy:" not in body

@@ -1,8 +1,9 @@
 """`mlops comment render|post PLAN_DIR...`: the sticky PR comment of the plans.
 
 A plan directory (written by `mlops plan --out DIR`) holds summary.json, plan.json, plan.txt,
-and for a failed plan error.txt. This command reads them, asks core.comment for the body,
-and, for `post`, writes it to the step summary, the PR comment and the PR's label.
+for a failed plan error.txt, and once the gate ran (`mlops policy check`) policy.json.
+This command reads them, asks core.comment for the body, and, for `post`, writes it to
+the step summary, the PR comment and the PR's label.
 """
 
 from __future__ import annotations
@@ -113,7 +114,25 @@ def read_plan_dir(directory: Path, base: Masker,
         error = error_path.read_text(encoding="utf-8", errors="replace")
         summary = plansummary.failed(summary.env, error, masker=masker)
     text = text_path.read_text(encoding="utf-8", errors="replace") if text_path.is_file() else ""
-    return comment.PlanInput(summary=summary, text_plan=text), masker
+    policy = read_policy(directory / "policy.json", masker)
+    return comment.PlanInput(summary=summary, text_plan=text, policy=policy), masker
+
+
+def read_policy(path: Path, masker: Masker) -> tuple[comment.PolicyFinding, ...] | None:
+    """The gate's findings from policy.json (`mlops policy check` on the plan dir); None
+    when the gate has not run on this plan."""
+    if not path.is_file():
+        return None
+    data = _read_json(path)
+    violations = data.get("violations") if isinstance(data, dict) else None
+    if not isinstance(violations, list):
+        raise MlopsError(f"{path} has no violations list",
+                         "it was not written by `mlops policy check`",
+                         "re-run `mlops policy check --env ENV PLAN_DIR`")
+    return tuple(comment.PolicyFinding(rule=masker.mask(str(v.get("rule", ""))),
+                                       address=masker.mask(str(v.get("address", ""))),
+                                       message=masker.mask(str(v.get("message", ""))))
+                 for v in violations if isinstance(v, dict))
 
 
 def build_body(plan_dirs: Sequence[Path], env: Mapping[str, str]) -> tuple[str, list[

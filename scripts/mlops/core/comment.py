@@ -52,11 +52,22 @@ _PRIORITY = {"replace": 1, "delete": 1, "create": 2, "update": 3, "forget": 4, "
 
 
 @dataclass(frozen=True)
+class PolicyFinding:
+    """One policy-gate violation (from policy.json, written by `mlops policy check`)."""
+
+    rule: str
+    address: str
+    message: str
+
+
+@dataclass(frozen=True)
 class PlanInput:
-    """One environment's plan as the renderer sees it. `text_plan` is `terraform show`."""
+    """One environment's plan as the renderer sees it. `text_plan` is `terraform show`.
+    `policy` is None when the gate has not run on this plan, else its findings."""
 
     summary: PlanSummary
     text_plan: str = ""
+    policy: tuple[PolicyFinding, ...] | None = None
 
 
 def size(body: str) -> int:
@@ -185,6 +196,24 @@ def _is_prod(env: str) -> bool:
 # ---------------------------------------------------------------- sections
 
 
+def _policy_alerts(plans: Sequence[PlanInput], cap: int) -> list[str]:
+    """Policy-gate violations: the merge is blocked until they are fixed."""
+    out: list[str] = []
+    for p in plans:
+        if not p.policy:
+            continue
+        out += ["> [!CAUTION]",
+                f"> 🚫 **{p.summary.env}** fails the policy gate: "
+                f"{_plural(len(p.policy), 'violation')}."]
+        for finding in p.policy[:cap]:
+            out.append(f"> - `{finding.rule}` {finding.message}")
+        if len(p.policy) > cap:
+            out.append(f"> - … and {len(p.policy) - cap:,} more (`policy.json` in the "
+                       "run's artifacts)")
+        out.append("")
+    return out
+
+
 def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
     """Failed plans and destroys/replacements, worst first. Never cut for size."""
     out: list[str] = []
@@ -302,6 +331,9 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
     meta = f"plan `sha256:{s.plan_hash[:12]}`"
     if s.terraform_version:
         meta += f" · Terraform {s.terraform_version}"
+    if inp.policy is not None:
+        meta += (f" · policy: {_plural(len(inp.policy), 'violation')}" if inp.policy
+                 else " · policy: passed")
     out += [f"<sub>{meta}</sub>", ""]
 
     if s.cost:
@@ -377,7 +409,10 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     headline = _counts_text(PlanSummary(env="all", status="ok", plan_hash="", counts=totals))
     if failed:
         headline += f" · ❌ {len(failed)} failed ({', '.join(failed)})"
-    if any(s.destroys and (s.critical or _is_prod(s.env)) for s in ok):
+    blocked = [p.summary.env for p in plans if p.policy]
+    if blocked:
+        headline += f" · 🚫 policy violations in {', '.join(blocked)}"
+    if any(s.destroys and (s.critical or _is_prod(s.env)) for s in ok) or blocked:
         icon = "🛑"
     elif any(s.destroys for s in ok) or failed:
         icon = "⚠️"
@@ -389,6 +424,7 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     if all_cost:
         lines.append(f"**Cost change:** {cost.total(all_cost).render()}")
     lines.append("")
+    lines += _policy_alerts(plans, layout.alert_cap)
     lines += _alerts(summaries, layout.alert_cap)
     for p in plans:
         lines += _section(p, texts[p.summary.env], layout.text_budgets[p.summary.env],
