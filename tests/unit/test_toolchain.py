@@ -1,0 +1,142 @@
+"""Toolchain: the Terraform CLI config mlops writes, version checks, settings overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from mlops.adapters.terraform import prepare
+from mlops.core import toolchain
+from mlops.errors import MlopsError
+from mlops.settings import Settings
+
+
+def make_mirror(root: Path) -> Path:
+    provider = root / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0" / "linux_amd64"
+    provider.mkdir(parents=True)
+    return root
+
+
+def test_cli_config_with_a_mirror_takes_its_providers_from_it(tmp_path: Path) -> None:
+    mirror = make_mirror(tmp_path / "mirror")
+    text = toolchain.render_cli_config(mirror, tmp_path / "cache")
+    assert f'path    = "{mirror}"' in text
+    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in text
+    # everything else still comes from the registry
+    assert 'exclude = ["registry.terraform.io/hashicorp/aws"]' in text
+    assert f'plugin_cache_dir = "{tmp_path / "cache"}"' in text
+
+
+def test_cli_config_without_a_mirror_uses_the_registry(tmp_path: Path) -> None:
+    text = toolchain.render_cli_config(None, tmp_path / "cache")
+    assert "provider_installation" not in text
+    assert "plugin_cache_dir" in text
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [('{"terraform_version":"1.11.4"}', (1, 11, 4)),
+     ('{"terraform_version":"1.5.0-beta1"}', (1, 5, 0))],
+)
+def test_parse_version(output: str, expected: tuple[int, int, int]) -> None:
+    assert toolchain.parse_version(output) == expected
+
+
+def test_parse_version_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="unrecognised terraform version"):
+        toolchain.parse_version('{"terraform_version": "banana"}')
+
+
+@pytest.mark.parametrize(("version", "ok"), [((1, 4, 7), False), ((1, 5, 0), True),
+                                              ((1, 11, 4), True), ((2, 0, 0), True)])
+def test_minimum_version(version: tuple[int, int, int], ok: bool) -> None:
+    assert toolchain.version_ok(version) is ok
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "mlops.yaml").write_text("project: x\n")
+    return root
+
+
+def test_settings_paths_are_overridable(repo: Path, tmp_path: Path) -> None:
+    mirror = make_mirror(tmp_path / "m")
+    settings = Settings.from_env({"MLOPS_ROOT": str(repo), "MLOPS_STATE_DIR": str(tmp_path / "s"),
+                                  "TF_PROVIDER_MIRROR": str(mirror), "TERRAFORM": "/opt/tf",
+                                  "TF_PLUGIN_CACHE_DIR": str(tmp_path / "c")})
+    assert settings.root == repo
+    assert settings.state_dir == tmp_path / "s"
+    assert settings.mirror == mirror
+    assert settings.terraform == "/opt/tf"
+    assert settings.plugin_cache == tmp_path / "c"
+
+
+def test_empty_mirror_variable_means_registry_only(repo: Path) -> None:
+    assert Settings.from_env({"MLOPS_ROOT": str(repo), "TF_PROVIDER_MIRROR": ""}).mirror is None
+
+
+def test_root_is_found_from_a_subdirectory(repo: Path) -> None:
+    sub = repo / "envs" / "dev"
+    sub.mkdir(parents=True)
+    assert Settings.from_env({}, cwd=sub).root == repo
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"TF_PROVIDER_MIRROR": "/nonexistent/mirror"}, "is not a directory"),
+     ({"MLOPS_ROOT": "/nonexistent/root"}, r"has no mlops\.yaml")],
+)
+def test_bad_paths_say_what_and_how_to_fix(repo: Path, env: dict[str, str],
+                                           message: str) -> None:
+    with pytest.raises(MlopsError, match=message) as excinfo:
+        Settings.from_env({"MLOPS_ROOT": str(repo), **env})
+    assert excinfo.value.fix
+
+
+def test_outside_a_checkout_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MlopsError, match=r"no mlops\.yaml"):
+        Settings.from_env({}, cwd=tmp_path)
+
+
+def fake_terraform(path: Path, version: str) -> Path:
+    """A stand-in terraform binary that only answers `version -json` (a real peer for the
+    version check without downloading an old Terraform)."""
+    path.write_text("#!/bin/sh\necho '" + json.dumps({"terraform_version": version}) + "'\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_prepare_writes_the_cli_config_and_environment(repo: Path, tmp_path: Path) -> None:
+    mirror = make_mirror(tmp_path / "m")
+    binary = fake_terraform(tmp_path / "terraform", "1.11.4")
+    env = {"MLOPS_ROOT": str(repo), "MLOPS_STATE_DIR": str(tmp_path / "state"),
+           "TF_PROVIDER_MIRROR": str(mirror), "TERRAFORM": str(binary),
+           "PATH": os.environ.get("PATH", "")}
+    out = prepare(Settings.from_env(env), env)
+    rc = Path(out["TF_CLI_CONFIG_FILE"])
+    assert rc == tmp_path / "state" / "terraformrc"
+    assert str(mirror) in rc.read_text()
+    assert (tmp_path / "state" / "plugin-cache").is_dir()
+    assert out["TF_IN_AUTOMATION"] == "1" and out["TF_INPUT"] == "0"
+
+
+def test_prepare_refuses_an_old_terraform(repo: Path, tmp_path: Path) -> None:
+    binary = fake_terraform(tmp_path / "terraform", "1.3.9")
+    env = {"MLOPS_ROOT": str(repo), "MLOPS_STATE_DIR": str(tmp_path / "s"),
+           "TERRAFORM": str(binary), "TF_PROVIDER_MIRROR": "", "PATH": ""}
+    with pytest.raises(MlopsError, match=r"terraform 1\.3\.9 .* is too old"):
+        prepare(Settings.from_env(env), env)
+
+
+def test_prepare_says_how_to_get_terraform_when_missing(repo: Path, tmp_path: Path) -> None:
+    env = {"MLOPS_ROOT": str(repo), "MLOPS_STATE_DIR": str(tmp_path / "s"),
+           "TF_PROVIDER_MIRROR": "", "PATH": str(tmp_path)}  # no terraform on this PATH
+    with pytest.raises(MlopsError, match="terraform not found") as excinfo:
+        prepare(Settings.from_env(env), env)
+    assert "developer.hashicorp.com/terraform/install" in excinfo.value.fix
