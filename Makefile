@@ -69,5 +69,9 @@ plan: setup ## plan one env: make plan ENV=dev
 apply: setup ## apply one env: make apply ENV=dev
 	$(MLOPS) apply --env $(ENV)
 
+.PHONY: bench
+bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=--reps 5)
+	$(BIN)/python bench/plan_changed.py $(BENCH_ARGS)
+
 clean: ## remove the venv and runtime files
 	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache
