@@ -12,6 +12,7 @@ import yaml
 from mlops.adapters import aws
 from mlops.adapters.terraform import Terraform, prepare
 from mlops.core.config import ProjectConfig, parse_config
+from mlops.core.masking import Masker, compile_patterns
 from mlops.errors import MlopsError
 from mlops.settings import CONFIG_FILE, Settings
 
@@ -40,8 +41,9 @@ class Context:
         runs never share a .terraform folder and the source tree stays clean."""
         data_dir = self.settings.state_dir / "tfdata" / label
         data_dir.mkdir(parents=True, exist_ok=True)
+        masker = Masker(patterns=compile_patterns(self.config.mask_patterns))
         return Terraform(workdir=root, env={**self.env, "TF_DATA_DIR": str(data_dir)},
-                         label=label)
+                         label=label, mask=masker.mask)
 
     def backend_config(self) -> dict[str, str]:
         """Backend settings for an env root, after checking the state bucket exists."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlops.core import toolchain
+from mlops.core import plantext, toolchain
 from mlops.errors import MlopsError
 from mlops.settings import Settings
 
@@ -82,6 +83,8 @@ class Terraform:
     env: Mapping[str, str]
     label: str = ""
     out: TextIO = field(default=sys.stderr)
+    # Applied to every line echoed and to error text: sensitive values never reach a log.
+    mask: Callable[[str], str] = field(default=lambda text: text)
 
     @property
     def binary(self) -> str:
@@ -103,16 +106,24 @@ class Terraform:
                 for line in live.stdout:
                     lines.append(line)
                     prefix = f"[{self.label}] " if self.label else ""
-                    self.out.write(prefix + line)
+                    self.out.write(prefix + self.mask(line))
                     self.out.flush()
             result = Result(live.returncode, "".join(lines), "".join(lines))
         if check and result.returncode != 0:
             raise _failure(f"`terraform {' '.join(args[:1])}` failed in {self.workdir} "
-                           f"(exit {result.returncode})", result.stderr or result.stdout)
+                           f"(exit {result.returncode})",
+                           self.mask(result.stderr or result.stdout))
         return result
 
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.env.get("TF_DATA_DIR") or self.workdir / ".terraform")
+
     def init(self, backend_config: Mapping[str, str] | None = None, *,
-             backend: bool = True, stream: bool = False) -> Result:
+             backend: bool = True, stream: bool = False, reuse: bool = True) -> Result | None:
+        """terraform init. With reuse, skipped (returns None) when this data dir was
+        initialised with the same inputs: an init that cannot change anything still costs
+        a provider start and a backend round trip."""
         # -reconfigure: mlops never migrates state implicitly; the backend settings it
         # passes are the truth for this run (a data dir may remember another cloud's).
         args = ["init", "-no-color", "-input=false", "-reconfigure"]
@@ -120,23 +131,57 @@ class Terraform:
             args.append("-backend=false")
         for key, value in (backend_config or {}).items():
             args.append(f"-backend-config={key}={value}")
-        return self.run(args, stream=stream)
+        stamp_file = self.data_dir / "mlops-init.stamp"
+        if reuse and stamp_file.is_file() and stamp_file.read_text() == self._init_stamp(args):
+            return None
+        stamp_file.unlink(missing_ok=True)
+        result = self.run(args, stream=stream)
+        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(self._init_stamp(args))
+        return result
+
+    def _init_stamp(self, args: Sequence[str]) -> str:
+        """A hash of everything an init depends on: its arguments, the CLI config, the
+        binary, the endpoint, the lock file, and the .tf files of the root and of every
+        module the last init installed (.terraform/modules/modules.json)."""
+        digest = hashlib.sha256()
+        cli_config = Path(self.env.get("TF_CLI_CONFIG_FILE", "/nonexistent"))
+        for part in (*args, self.binary, self.env.get("AWS_ENDPOINT_URL", ""),
+                     cli_config.read_text() if cli_config.is_file() else ""):
+            digest.update(part.encode() + b"\0")
+        dirs = [self.workdir]
+        manifest = self.data_dir / "modules" / "modules.json"
+        if manifest.is_file():
+            for module in json.loads(manifest.read_text()).get("Modules", []):
+                if module.get("Dir"):
+                    dirs.append((self.workdir / module["Dir"]).resolve())
+        for directory in sorted(set(dirs)):
+            for path in sorted(directory.glob("*.tf*")):
+                if path.is_file() and not path.name.endswith(".tfstate"):
+                    digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     def plan(self, out: Path, var_files: Sequence[Path] = (), *, destroy: bool = False,
-             variables: Mapping[str, str] | None = None, detailed: bool = True,
-             stream: bool = False) -> int:
+             variables: Mapping[str, str] | None = None, stream: bool = False) -> int:
         """Returns 0 (no changes) or 2 (changes) like -detailed-exitcode."""
-        args = ["plan", "-no-color", "-input=false", f"-out={out.resolve()}"]
-        if detailed:
-            args.append("-detailed-exitcode")
+        return self.plan_with_text(out, var_files, destroy=destroy, variables=variables,
+                                   stream=stream)[0]
+
+    def plan_with_text(self, out: Path, var_files: Sequence[Path] = (), *,
+                       destroy: bool = False, variables: Mapping[str, str] | None = None,
+                       stream: bool = False) -> tuple[int, str]:
+        """Plan into `out`; returns (0 no changes | 2 changes, the text plan, unmasked).
+        The text comes from plan's own output, which saves a `terraform show` run."""
+        args = ["plan", "-no-color", "-input=false", "-detailed-exitcode",
+                f"-out={out.resolve()}"]
         if destroy:
             args.append("-destroy")
         args += _var_args(var_files, variables)
         result = self.run(args, stream=stream, check=False)
         if result.returncode not in (0, 2):
             raise _failure(f"terraform plan failed in {self.workdir} (exit {result.returncode})",
-                           result.stderr or result.stdout)
-        return result.returncode
+                           self.mask(result.stderr or result.stdout))
+        return result.returncode, plantext.from_plan_stdout(result.stdout)
 
     def show_json(self, plan: Path | None = None) -> dict[str, Any]:
         args = ["show", "-json"] + ([str(plan.resolve())] if plan else [])
@@ -166,6 +211,11 @@ class Terraform:
     def outputs(self) -> dict[str, Any]:
         raw: dict[str, Any] = json.loads(self.run(["output", "-json"]).stdout)
         return raw
+
+    def output_values(self) -> dict[str, Any]:
+        """name -> value for printing: sensitive outputs are "(sensitive)", never shown."""
+        return {name: "(sensitive)" if out.get("sensitive") else out.get("value")
+                for name, out in self.outputs().items()}
 
 
 def _var_args(var_files: Sequence[Path], variables: Mapping[str, str] | None) -> list[str]:

@@ -7,6 +7,7 @@ plans first (printing the plan) and applies that saved plan.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,19 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def check_plan_env(plan_dir: Path, env_name: str) -> None:
+    """A saved plan carries its own backend (state key): applying another env's plan
+    under --env would change that other env. summary.json says which env it is."""
+    try:
+        planned = json.loads((plan_dir / "summary.json").read_text()).get("env")
+    except (OSError, ValueError, AttributeError):
+        planned = None  # a plan directory from elsewhere: nothing to compare
+    if planned is not None and planned != env_name:
+        raise MlopsError(f"{plan_dir} is a plan of {planned}, not of {env_name}",
+                         "a saved plan applies to the env (state) it was made for",
+                         f"pass the plan directory of {env_name}, or --env {planned}")
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx = context.load(env)
     if args.plan is not None:
@@ -31,6 +45,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             raise MlopsError(f"no plan.tfplan in {args.plan}",
                              "--plan takes a directory written by `mlops plan`",
                              f"run `mlops plan --env {args.env} --out {args.plan}` first")
+        check_plan_env(args.plan, args.env)
         tf = init_env(ctx, args.env)
     else:
         out = default_out(ctx, args.env)

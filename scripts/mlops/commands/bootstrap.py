@@ -58,7 +58,7 @@ def apply_bootstrap(ctx: context.Context, *, destroy: bool = False) -> dict[str,
         return {}
     with ui.stage(f"bootstrap: applying on {where} (account {aws.account_id(ctx.env)})"):
         tf.apply(variables=variables)
-    return {name: out["value"] for name, out in tf.outputs().items()}
+    return tf.output_values()
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -69,7 +69,7 @@ def story(ctx: context.Context, *, keep: bool) -> None:
     with ui.stage(f"demo: applying {DEMO_ENV}"):
         tf.apply(first.directory / "plan.tfplan")
     ui.step(f"demo: outputs of {DEMO_ENV}")
-    print(json.dumps({k: v["value"] for k, v in tf.outputs().items()}, indent=2))
+    print(json.dumps(tf.output_values(), indent=2))
 
     second = plan_env(ctx, DEMO_ENV, default_out(ctx, DEMO_ENV) / "replan")
     if second.changes:

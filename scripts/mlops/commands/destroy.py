@@ -9,6 +9,7 @@ from typing import Any
 
 from mlops import context, ui
 from mlops.commands.plan import init_env
+from mlops.errors import MlopsError
 
 
 def register(sub: Any) -> None:
@@ -23,8 +24,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx = context.load(env)
     ctx.config.require_env(args.env)
     if not args.yes:
-        print(f"refusing to destroy {args.env} without --yes (nothing was changed)")
-        return 2
+        raise MlopsError(f"refusing to destroy {args.env} without --yes",
+                         "destroying is not undoable; nothing was changed",
+                         f"re-run as `mlops destroy --env {args.env} --yes`")
     tf = init_env(ctx, args.env)
     with ui.stage(f"{args.env}: terraform destroy"):
         tf.destroy()

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,10 +59,13 @@ class PlanOutput:
     error: str = ""
 
 
-def init_env(ctx: context.Context, env_name: str) -> Terraform:
-    """terraform init of an env root against its remote state (checked to exist first)."""
+def init_env(ctx: context.Context, env_name: str,
+             backend: Mapping[str, str] | None = None) -> Terraform:
+    """terraform init of an env root against its remote state. `backend` is
+    ctx.backend_config() (which checks the state bucket exists), computed once by callers
+    that init several envs."""
     tf = ctx.terraform(ctx.env_root(env_name), env_name)
-    tf.init(ctx.backend_config())
+    tf.init(backend if backend is not None else ctx.backend_config())
     return tf
 
 
@@ -83,11 +86,12 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
             with ui.stage(f"{env_name}: terraform init"):
                 tf = init_env(ctx, env_name)
         with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
-            code = tf.plan(out / "plan.tfplan", destroy=destroy)
-        plan = tf.show_json(out / "plan.tfplan")
-        text = tf.show_text(out / "plan.tfplan")
+            code, text = tf.plan_with_text(out / "plan.tfplan", destroy=destroy)
+            plan = tf.show_json(out / "plan.tfplan")
     except MlopsError as err:
         record_failure(ctx, env_name, out, err)
+        # The error is printed too (CI logs): redacted like error.txt.
+        err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
         raise
     masker = masker.with_literals(masking.sensitive_strings(plan))
     summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices())
@@ -99,31 +103,38 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
               destroy: bool = False) -> list[PlanOutput]:
-    """Plan several envs: inits one after another (they share the provider cache, which
-    Terraform does not promise is safe to fill concurrently), then plans in parallel."""
-    inits: dict[str, Terraform | Exception] = {}
-    for env_name in envs:
-        with ui.stage(f"{env_name}: terraform init"):
-            try:
-                inits[env_name] = init_env(ctx, env_name)
-            except MlopsError as err:
-                inits[env_name] = err
+    """Plan several envs in parallel. Inits run one after another (they share the
+    provider cache, which Terraform does not promise is safe to fill concurrently); each
+    env's plan starts as soon as its own init is done."""
+    def failed(env_name: str, err: MlopsError) -> PlanOutput:
+        return PlanOutput(env_name, out / env_name, changes=False, failed=True,
+                          error=base_masker(ctx).mask(err.render()))
 
-    def one(env_name: str) -> PlanOutput:
-        init = inits[env_name]
+    def one(env_name: str, tf: Terraform) -> PlanOutput:
         try:
-            if isinstance(init, Exception):
-                raise init
-            return plan_env(ctx, env_name, out / env_name, destroy=destroy, tf=init)
+            return plan_env(ctx, env_name, out / env_name, destroy=destroy, tf=tf)
         except MlopsError as err:
-            if isinstance(init, Exception):  # record the init failure in the plan dir
-                record_failure(ctx, env_name, out / env_name, err)
-            return PlanOutput(env_name, out / env_name, changes=False, failed=True,
-                              error=err.render())
+            return failed(env_name, err)
 
+    try:
+        backend: dict[str, str] | MlopsError = ctx.backend_config()
+    except MlopsError as err:
+        backend = err
     workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
+    results: dict[str, PlanOutput | Future[PlanOutput]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, envs))
+        for env_name in envs:
+            try:
+                if isinstance(backend, MlopsError):
+                    raise backend
+                with ui.stage(f"{env_name}: terraform init"):
+                    tf = init_env(ctx, env_name, backend)
+            except MlopsError as err:  # recorded in the plan dir: the comment says why
+                record_failure(ctx, env_name, out / env_name, err)
+                results[env_name] = failed(env_name, err)
+                continue
+            results[env_name] = pool.submit(one, env_name, tf)
+        return [r if isinstance(r, PlanOutput) else r.result() for r in results.values()]
 
 
 def record_failure(ctx: context.Context, env_name: str, out: Path, err: MlopsError) -> None:
