@@ -121,3 +121,14 @@ def test_describe_model_without_vpc_has_no_vpc_config(cloud: Any, unique_name: s
     sm = cloud.client("sagemaker")
     _config(sm, unique_name, {f"{unique_name}-m": 1.0})
     assert "VpcConfig" not in sm.describe_model(ModelName=f"{unique_name}-m")
+
+
+def test_create_model_keeps_network_isolation(cloud: Any, unique_name: str) -> None:
+    sm = cloud.client("sagemaker")
+    for name, isolated in ((f"{unique_name}-iso", True), (f"{unique_name}-open", False)):
+        sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+                        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1."
+                                                   "amazonaws.com/serve:1"},
+                        EnableNetworkIsolation=isolated)
+        found = sm.describe_model(ModelName=name)["EnableNetworkIsolation"]
+        assert found is isolated, f"{name}: EnableNetworkIsolation {found}, expected {isolated}"

@@ -6,7 +6,7 @@ Installing is idempotent; importing a module patches nothing.
 
 from __future__ import annotations
 
-from mlops.localcloud.extensions import budgets, s3, s3_policy, s3_versions, sagemaker
+from mlops.localcloud.extensions import budgets, ec2, s3, s3_policy, s3_versions, sagemaker
 
 
 def install(*, sagemaker_delay: float) -> None:
@@ -15,3 +15,4 @@ def install(*, sagemaker_delay: float) -> None:
     s3.install()
     s3_policy.install()
     s3_versions.install()
+    ec2.install()

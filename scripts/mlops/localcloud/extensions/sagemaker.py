@@ -17,6 +17,10 @@ UpdateEndpointWeightsAndCapacities. What we reproduce (quotes from the API refer
   fields not in the request are kept.
 - DescribeModel omits VpcConfig when the model has none (moto returns `{}`, which the
   Terraform provider reads as an empty vpc_config block: a diff on every plan).
+- CreateModel keeps `EnableNetworkIsolation` ("Isolates the model container. No inbound or
+  outbound network calls can be made to or from the model container."); moto always
+  reports false, so a model created with it (ForceNew in the provider) was replaced on
+  every plan.
 - DeleteEndpointConfig: the reference says "You must not delete an EndpointConfig in use
   by an endpoint that is live or while the UpdateEndpoint or CreateEndpoint operations
   are being performed on the endpoint", but AWS does not enforce it. We do, on purpose,
@@ -143,6 +147,8 @@ def install(delay: float) -> None:
     _patch_backend(SageMakerModelBackend, lifecycle)
     _patch_model(Model)
     setattr(SageMakerResponse, "update_endpoint", _update_endpoint_response)  # noqa: B010
+    setattr(SageMakerResponse, "create_model",  # noqa: B010
+            _create_model_response(SageMakerResponse.create_model))
     setattr(SageMakerModelBackend, "_mlops_patched", True)  # noqa: B010
 
 
@@ -154,6 +160,16 @@ def _update_endpoint_response(self: Any) -> Any:
         endpoint_config_name=self._get_param("EndpointConfigName"),
     )
     return ActionResult({"EndpointArn": arn})
+
+
+def _create_model_response(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def create_model(self: Any) -> Any:
+        result = original(self)
+        model = self.sagemaker_backend.describe_model(self._get_param("ModelName"))
+        model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation", False))
+        return result
+
+    return create_model
 
 
 def _patch_model(model_cls: Any) -> None:
