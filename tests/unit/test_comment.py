@@ -302,3 +302,11 @@ def test_policy_violations_are_alerted_at_the_top_and_never_cut() -> None:
 def test_policy_not_run_says_nothing_about_policy() -> None:
     body = render([fixture_input("creation", "dev")])
     assert "policy gate" not in body and "policy:" not in body
+
+
+def test_alerts_are_worst_first_prod_before_a_plain_dev_destroy() -> None:
+    dev = synthetic("dev", 4, 10, destroy_every=2)  # bucket destroys in dev
+    prod = fixture_input("prod_destroy", "prod")
+    body = render([dev, prod])
+    head = body.split("### dev")[0]
+    assert head.index("**prod**") < head.index("**dev**"), head

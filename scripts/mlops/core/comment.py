@@ -221,7 +221,10 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
         if s.status == "failed":
             out += ["> [!CAUTION]", f"> ❌ **{s.env}**: the plan failed, see its section below.",
                     ""]
-    for s in summaries:
+    def severity(s: PlanSummary) -> int:  # prod, then data/serving anywhere, then the rest
+        return 0 if _is_prod(s.env) else 1 if s.critical else 2
+
+    for s in sorted(summaries, key=severity):  # stable: env order within a severity
         destroys = s.destroys
         if s.status != "ok" or not destroys:
             continue
