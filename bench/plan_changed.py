@@ -552,28 +552,28 @@ def report(bench: Bench, reps: int, scaling: dict[int, Sample] | None) -> None:
     print()
     print("  why: the cost of each terraform call (dev, medians; init on a fresh data dir)")
     calls = [("init, fresh data dir", [s for e in bench.envs for s in r[f"a.init.{e}"]]),
-             ("init again, same backend (mlops re-inits)", r["call.reinit"]),
+             ("init again, same backend (mlops skips it)", r["call.reinit"]),
              ("plan -out", r["call.plan"]),
              ("show -json (plan.json)", r["call.show_json"]),
-             ("show -no-color (plan.txt)", r["call.show_text"])]
+             ("show -no-color (mlops reads plan's stdout)", r["call.show_text"])]
     for label, samples in calls:
         print(f"    {label:<44}{med([s.wall for s in samples]):6.2f}s  "
               f"CPU {med([s.cpu for s in samples]):5.2f}s")
     print(f"    mlops start-up (`mlops --version`)          {med(bench.parts['d.startup']):6.2f}s")
-    print(f"    STS + HeadBucket before every init          "
+    print(f"    STS + HeadBucket, once per command          "
           f"{med(bench.parts['d.backend_check']):6.2f}s (in-process)")
     b_inits = med(bench.parts["b.inits"])
     floor = m("b", "cpu") / cores
     print(f"  (a) runs init + plan per env ({m('a', 'cpu'):.1f}s CPU); (b) init + plan + "
-          f"show -json + show -no-color ({m('b', 'cpu'):.1f}s CPU = "
+          f"show -json for plan.json ({m('b', 'cpu'):.1f}s CPU = "
           f"{m('b', 'cpu') / m('a', 'cpu'):.1f}x the work).")
     print(f"  Plans are CPU-bound, so on {cores} cores (b) cannot beat {floor:.1f}s: ratio >= "
           f"{floor / a:.2f} against this run's (a) (about {floor / m('a', 'cpu'):.2f} on an "
           "idle machine, where the sequential (a) takes roughly its CPU time).")
     print(f"  (b) spent {b_inits:.2f}s in its sequential inits ({b_inits / b * 100:.0f}% of "
-          f"(b)) before the first plan started.")
+          f"(b)); each env's plan starts when its own init is done.")
     print(f"  (d) mlops adds {m('d.mlops') - m('d.bare'):+.2f}s to bare plan + show -json: "
-          "a re-init, a show -no-color, start-up and the bucket check (above).")
+          "start-up, the bucket check, summary, masking and files (init is skipped).")
 
     if scaling:
         print()
