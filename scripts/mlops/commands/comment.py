@@ -17,11 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from mlops import context
-from mlops.adapters.github import DEFAULT_API_URL, GitHub
 from mlops.core import comment, cost, masking, plansummary
 from mlops.core.masking import Masker
 from mlops.errors import MlopsError
@@ -186,6 +184,10 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if step_summary:  # first, so the run shows the plans even if posting fails
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write(body + "\n")
+
+    import requests  # here, not at import time: only `post` talks to GitHub
+
+    from mlops.adapters.github import DEFAULT_API_URL, GitHub
 
     with requests.Session() as session:
         github = GitHub(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, session)
