@@ -36,14 +36,17 @@ class Context:
                              f"create envs/{env_name}/ or remove it from mlops.yaml")
         return root
 
+    def masker(self) -> Masker:
+        """Redacts the project's mask_patterns (mlops.yaml) from anything shown."""
+        return Masker(patterns=compile_patterns(self.config.mask_patterns))
+
     def terraform(self, root: Path, label: str) -> Terraform:
         """A Terraform for `root` with its own data dir under the state dir, so parallel
         runs never share a .terraform folder and the source tree stays clean."""
         data_dir = self.settings.state_dir / "tfdata" / label
         data_dir.mkdir(parents=True, exist_ok=True)
-        masker = Masker(patterns=compile_patterns(self.config.mask_patterns))
         return Terraform(workdir=root, env={**self.env, "TF_DATA_DIR": str(data_dir)},
-                         label=label, mask=masker.mask)
+                         label=label, mask=self.masker().mask)
 
     def backend_config(self) -> dict[str, str]:
         """Backend settings for an env root, after checking the state bucket exists."""

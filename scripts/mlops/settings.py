@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +75,3 @@ class Settings:
             mirror=mirror,
             plugin_cache=cache,
         )
-
-
-def environ() -> dict[str, str]:
-    return dict(os.environ)

@@ -70,7 +70,7 @@ def init_env(ctx: context.Context, env_name: str,
 
 
 def base_masker(ctx: context.Context) -> masking.Masker:
-    return masking.Masker(patterns=masking.compile_patterns(ctx.config.mask_patterns))
+    return ctx.masker()
 
 
 def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = False,

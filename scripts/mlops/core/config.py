@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlops.errors import MlopsError
@@ -20,7 +20,6 @@ class ProjectConfig:
     envs: tuple[str, ...]
     state_bucket: str = "{project}-tfstate-{account_id}"
     mask_patterns: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def bucket_for(self, account_id: str) -> str:
         return self.state_bucket.format(project=self.project, account_id=account_id)
@@ -77,7 +76,6 @@ def parse_config(data: Any, source: str = "mlops.yaml") -> ProjectConfig:
         except (re.error, TypeError) as err:
             raise bad(f"mask pattern {pattern!r} is not a valid regular expression ({err})",
                       "fix or remove it under mask_patterns") from err
-    known = {"project", "region", "owner", "github_repo", "envs", "state", "mask_patterns"}
     return ProjectConfig(
         project=project,
         region=str(data["region"]),
@@ -86,5 +84,4 @@ def parse_config(data: Any, source: str = "mlops.yaml") -> ProjectConfig:
         envs=tuple(envs),
         state_bucket=str(state.get("bucket", "{project}-tfstate-{account_id}")),
         mask_patterns=tuple(masks),
-        extra={k: v for k, v in data.items() if k not in known},
     )
