@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "bootstrap",
     "plan",
     "apply",
+    "unlock",
     "destroy",
     "comment",
     "changed",

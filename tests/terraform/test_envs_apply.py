@@ -400,7 +400,9 @@ def test_env_applies_with_zero_drift_and_destroys_cleanly(
     before = _inventory(cloud, env_name)
     instance_id: str | None = None
     try:
-        run_mlops(env, "apply", "--env", env_name, "--plan", str(first)).check(0)
+        # No pull request here: applying a local plan is the unreviewed (dispatch) path.
+        run_mlops(env, "apply", "--env", env_name, "--plan", str(first),
+                  "--allow-unreviewed").check(0)
         outputs = _outputs(env, env_name)
         instance_id = (outputs.get("trainer") or {}).get("instance_id")
         _assert_applied(cloud, env_name, variables, outputs)

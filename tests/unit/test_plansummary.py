@@ -114,8 +114,10 @@ def test_summary_json_round_trip(fixture: str) -> None:
     summary = summarize(load(fixture), "staging")
     data = json.loads(json.dumps(summary.to_dict()))
     assert PlanSummary.from_dict(data) == summary
+    # fingerprint, fingerprint_items, commit: for the apply step's stale-plan guard.
     assert set(data) == {"version", "env", "status", "plan_hash", "terraform_version", "counts",
-                         "resources", "outputs", "drift", "cost", "prices_as_of", "error"}
+                         "resources", "outputs", "drift", "cost", "prices_as_of", "error",
+                         "fingerprint", "fingerprint_items", "commit"}
     assert set(data["counts"]) == {"add", "change", "destroy", "replace", "import", "move",
                                    "read", "forget", "outputs", "drift"}
 

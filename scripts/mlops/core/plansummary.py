@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from mlops.core import cost
+from mlops.core import fingerprint as fp
 from mlops.core.masking import MASK, Masker, redact_value
 
 SCHEMA_VERSION = 1
@@ -180,6 +181,11 @@ class PlanSummary:
     prices_as_of: str | None = None
     terraform_version: str = ""
     error: str = ""  # masked, clipped error text of a failed plan
+    # What the apply would do (core.fingerprint), for the stale-plan guard; "" when failed.
+    fingerprint: str = ""
+    # change (address or output.<name>) -> short digest; empty when failed
+    fingerprint_items: Mapping[str, str] = field(default_factory=dict)
+    commit: str = ""  # the commit the plan was made at (the PR head), "" when unknown
 
     @property
     def has_changes(self) -> bool:
@@ -207,6 +213,9 @@ class PlanSummary:
             "cost": [c.to_dict() for c in self.cost],
             "prices_as_of": self.prices_as_of,
             "error": self.error,
+            "fingerprint": self.fingerprint,
+            "fingerprint_items": dict(sorted(self.fingerprint_items.items())),
+            "commit": self.commit,
         }
 
     @classmethod
@@ -236,6 +245,10 @@ class PlanSummary:
                 cost=tuple(cost.CostLine.from_dict(c) for c in data.get("cost") or []),
                 prices_as_of=None if as_of is None else str(as_of),
                 error=str(data.get("error") or ""),
+                fingerprint=str(data.get("fingerprint") or ""),
+                fingerprint_items={str(k): str(v) for k, v in
+                                   (data.get("fingerprint_items") or {}).items()},
+                commit=str(data.get("commit") or ""),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"summary.json is malformed: {err!r}") from err
@@ -361,8 +374,9 @@ def _count(rows: Sequence[ResourceRow], outputs: int, drift: int) -> Counts:
 
 
 def summarize(plan: Mapping[str, Any], env: str, *, masker: Masker | None = None,
-              prices: cost.PriceTable | None = None) -> PlanSummary:
-    """Summarise a `terraform show -json` plan (format_version 1.x) for one environment."""
+              prices: cost.PriceTable | None = None, commit: str = "") -> PlanSummary:
+    """Summarise a `terraform show -json` plan (format_version 1.x) for one environment,
+    made at `commit` (recorded for the apply step's stale-plan guard)."""
     _check_env(env)
     masker = masker or Masker()
     fmt = str(plan.get("format_version", ""))
@@ -383,6 +397,7 @@ def summarize(plan: Mapping[str, Any], env: str, *, masker: Masker | None = None
                                   str(rc.get("type", "")),
                                   "delete" if "delete" in actions else "+".join(actions)))
     errored = bool(plan.get("errored"))
+    printed = fp.fingerprint(plan, env)
     return PlanSummary(
         env=env,
         status="failed" if errored else "ok",
@@ -395,13 +410,17 @@ def summarize(plan: Mapping[str, Any], env: str, *, masker: Masker | None = None
         cost=tuple(cost.cost_lines(resource_changes, prices)),
         prices_as_of=prices.as_of if prices is not None else None,
         error="terraform marked this plan as errored (incomplete)" if errored else "",
+        fingerprint="" if errored else printed.digest,
+        fingerprint_items={} if errored else dict(printed.items),
+        commit=commit,
     )
 
 
-def failed(env: str, error_text: str, *, masker: Masker | None = None) -> PlanSummary:
+def failed(env: str, error_text: str, *, masker: Masker | None = None,
+           commit: str = "") -> PlanSummary:
     """The summary of a plan that did not complete: its (masked, clipped) error text."""
     _check_env(env)
     text = (masker or Masker()).mask(error_text.strip())
     if len(text) > MAX_ERROR_CHARS:
         text = text[:MAX_ERROR_CHARS] + f"\n… ({len(text) - MAX_ERROR_CHARS} characters cut)"
-    return PlanSummary(env=env, status="failed", plan_hash="", error=text)
+    return PlanSummary(env=env, status="failed", plan_hash="", error=text, commit=commit)
