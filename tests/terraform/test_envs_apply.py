@@ -3,7 +3,7 @@ embedded AWS (one per xdist worker, bootstrapped once per worker by `bootstrappe
 
 Per env: `mlops plan` (adds only) -> `mlops apply --plan DIR` -> the resources and outputs
 are what the tfvars ask for and the state object is in the state bucket -> a second plan
-changes nothing (zero drift) -> `mlops destroy --yes` leaves nothing behind. dev also gets a
+changes nothing (zero drift) -> `mlops destroy --confirm` leaves nothing behind. dev also gets a
 real drift plan (a tag put out of band) and a real replacement plan (a new model artifact).
 Then locking, a missing state bucket, and bad inputs that must fail with a clear message.
 
@@ -425,10 +425,12 @@ def test_env_applies_with_zero_drift_and_destroys_cleanly(
             _replacement_plan(run_mlops, repo_copy, env_name, project_env, tmp_path)
             _drift_plan(run_mlops, cloud, env, outputs["artifact_bucket"], tmp_path)
     finally:
-        destroyed = run_mlops(env, "destroy", "--env", env_name, "--yes")
+        destroyed = run_mlops(env, "destroy", "--env", env_name, "--confirm", env_name,
+                              "--allow-protected")
     destroyed.check(0)
     left = sorted(_inventory(cloud, env_name, instance_id) - before)
-    assert not left, f"after `mlops destroy --env {env_name} --yes` found {left}, expected nothing"
+    assert not left, (f"after `mlops destroy --env {env_name} --confirm {env_name}` found {left}, "
+                      "expected nothing")
     remaining = _state(cloud, bootstrapped.state_bucket, env_name)["resources"]
     assert remaining == [], (
         f"state envs/{env_name}/terraform.tfstate after destroy: found "
@@ -483,7 +485,7 @@ def test_plan_refuses_while_another_run_holds_the_lock(bootstrapped: Any, cloud:
 @pytest.mark.parametrize("command", [
     ["plan", "--env", "dev"],
     ["apply", "--env", "dev"],
-    ["destroy", "--env", "dev", "--yes"],
+    ["destroy", "--env", "dev", "--confirm", "dev"],
 ], ids=["plan", "apply", "destroy"])
 def test_missing_state_bucket_says_to_apply_bootstrap_first(
         command: list[str], cloud: Any, project_env: Any, run_mlops: Any, repo_copy: Any,
@@ -516,12 +518,17 @@ TWO_ROOTS = {env_name: {"main.tf": 'resource "terraform_data" "marker" {\n  inpu
 @pytest.mark.parametrize(("argv", "message"), [
     (["plan", "--env", "qa"], "unknown env 'qa'"),
     (["apply", "--env", "qa"], "unknown env 'qa'"),
-    (["destroy", "--env", "prod"], "refusing to destroy prod without --yes"),
+    # --yes is gone: the env name must be repeated, and prod also needs --allow-protected.
+    (["destroy", "--env", "dev"], "refusing to destroy dev: --confirm must repeat the env"),
+    (["destroy", "--env", "dev", "--confirm", "staging"], "(got 'staging')"),
+    (["destroy", "--env", "prod", "--confirm", "prod"],
+     "refusing to destroy prod: it is a protected env"),
     (["plan", "--changed"], "--changed needs --base"),
     (["apply", "--env", "dev", "--plan", "{tmp}/empty"], "no plan.tfplan in"),
     (["apply", "--env", "staging", "--plan", "{tmp}/dev-plan"],
      "is a plan of dev, not of staging"),
-], ids=["plan-unknown-env", "apply-unknown-env", "destroy-without-yes", "changed-without-base",
+], ids=["plan-unknown-env", "apply-unknown-env", "destroy-without-confirm",
+        "destroy-confirm-mismatch", "destroy-protected", "changed-without-base",
         "apply-dir-without-plan", "apply-plan-of-another-env"])
 def test_bad_command_input_fails_with_a_clear_message(
         argv: list[str], message: str, bootstrapped: Any, project_env: Any, run_mlops: Any,

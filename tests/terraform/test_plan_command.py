@@ -220,7 +220,8 @@ def test_replacements_are_counted_and_warned_about_first(
             f"with allow-destroy:prod the destroy policy must pass; found:\n{allowed.describe()}")
     finally:
         for env_name in ("prod", "dev"):
-            run_mlops(env, "destroy", "--env", env_name, "--yes")
+            run_mlops(env, "destroy", "--env", env_name, "--confirm", env_name,
+                      "--allow-protected")
 
 
 # -- (c) sensitive values --------------------------------------------------------------------
