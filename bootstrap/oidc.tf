@@ -45,8 +45,10 @@ data "aws_iam_policy_document" "trust_plan" {
   }
 }
 
-# Apply roles: one per env, assumable only by a job running in the matching GitHub
-# environment (where required reviewers and branch rules are enforced).
+# Apply roles: one per env, assumable by a job running in the matching GitHub environment
+# (where required reviewers and branch rules are enforced) or, for unprotected envs, by a
+# push to the apply branch (apply on merge). A protected env's (prod's) apply role trusts
+# only its environment. StringEquals on aud and sub: never a wildcard.
 data "aws_iam_policy_document" "trust_apply" {
   for_each = var.envs
 
@@ -67,7 +69,10 @@ data "aws_iam_policy_document" "trust_apply" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_host}:sub"
-      values   = ["repo:${var.github_repo}:environment:${each.key}"]
+      values = concat(
+        ["repo:${var.github_repo}:environment:${each.key}"],
+        contains(var.protected_envs, each.key) ? [] : ["repo:${var.github_repo}:ref:refs/heads/${var.apply_branch}"],
+      )
     }
   }
 }

@@ -40,6 +40,18 @@ variable "envs" {
   }
 }
 
+variable "protected_envs" {
+  description = "Envs whose apply role trusts only their GitHub environment (never a push to the apply branch)."
+  type        = set(string)
+  default     = ["prod"]
+}
+
+variable "apply_branch" {
+  description = "Branch whose pushes (merges) may assume the apply roles of unprotected envs."
+  type        = string
+  default     = "main"
+}
+
 variable "create_oidc_provider" {
   description = "Create the GitHub OIDC provider; set false when the account already has one."
   type        = bool

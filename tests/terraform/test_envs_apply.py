@@ -93,8 +93,12 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
         f"OIDC provider {out['oidc_provider_arn']} not found; providers: {providers}")
     repo = CONFIG["github_repo"]
     for env_name in CONFIG["envs"]:
-        for kind, sub in (("apply", f"repo:{repo}:environment:{env_name}"),
-                          ("plan", f"repo:{repo}:pull_request")):
+        # Apply roles trust the env's GitHub environment and, unless the env is protected
+        # (prod), a push to main (apply on merge); plan roles only pull requests.
+        apply_subs = [f"repo:{repo}:environment:{env_name}"]
+        if env_name != "prod":
+            apply_subs.append(f"repo:{repo}:ref:refs/heads/main")
+        for kind, subs in (("apply", apply_subs), ("plan", [f"repo:{repo}:pull_request"])):
             name = f"{PROJECT}-{env_name}-{kind}"
             role = iam.get_role(RoleName=name)["Role"]
             assert role["Arn"] == out[f"{kind}_role_arns"][env_name], (
@@ -107,7 +111,7 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
                 "Effect": statement.get("Effect"),
                 "Action": _listify(statement.get("Action")),
                 "Federated": _listify(statement.get("Principal", {}).get("Federated")),
-                "StringEquals": {k: _listify(v) for k, v in
+                "StringEquals": {k: sorted(_listify(v)) for k, v in
                                  statement.get("Condition", {}).get("StringEquals", {}).items()},
                 "other conditions": sorted(set(statement.get("Condition", {})) - {"StringEquals"}),
             }
@@ -115,7 +119,7 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
                 "Effect": "Allow",
                 "Action": ["sts:AssumeRoleWithWebIdentity"],
                 "Federated": [out["oidc_provider_arn"]],
-                "StringEquals": {f"{OIDC}:aud": ["sts.amazonaws.com"], f"{OIDC}:sub": [sub]},
+                "StringEquals": {f"{OIDC}:aud": ["sts.amazonaws.com"], f"{OIDC}:sub": sorted(subs)},
                 "other conditions": [],
             }
             assert found == expected, (

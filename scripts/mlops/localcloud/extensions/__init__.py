@@ -6,7 +6,16 @@ Installing is idempotent; importing a module patches nothing.
 
 from __future__ import annotations
 
-from mlops.localcloud.extensions import budgets, ec2, s3, s3_policy, s3_versions, sagemaker
+from mlops.localcloud.extensions import (
+    budgets,
+    ec2,
+    iam_sessions,
+    s3,
+    s3_policy,
+    s3_versions,
+    sagemaker,
+    sts,
+)
 
 
 def install(*, sagemaker_delay: float) -> None:
@@ -16,3 +25,5 @@ def install(*, sagemaker_delay: float) -> None:
     s3_policy.install()
     s3_versions.install()
     ec2.install()
+    sts.install()
+    iam_sessions.install()
