@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "apply",
     "unlock",
+    "rollback",
     "destroy",
     "comment",
     "changed",
