@@ -2,21 +2,24 @@
 
 Starts its own embedded AWS on a free port (leaving any `mlops cloud up` server alone),
 applies bootstrap/, plans envs/dev, runs the policy gate and renders the PR comment for
-that real plan, applies it, shows the outputs, re-plans to prove zero drift, destroys
-everything and stops the cloud. Whatever fails, the cloud is stopped, so nothing is left
+that real plan; then, with an embedded GitHub (commands/demo_apply.py): assumes dev's apply
+role through OIDC, applies a merged PR guarded by its reviewed fingerprint (and re-plans
+to prove zero drift), applies a second change, refuses one changed behind the reviewers'
+back, rolls back to the previous deployment, destroys dev the guarded way, and stops the
+cloud. Whatever fails, the cloud is stopped, so nothing is left
 behind: the embedded AWS keeps its state in memory only.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from mlops import cli, context, ui
 from mlops.commands.bootstrap import apply_bootstrap
-from mlops.commands.plan import default_out, init_env, plan_env
+from mlops.commands.demo_apply import ApplyStory
+from mlops.commands.plan import default_out, plan_env
 from mlops.errors import MlopsError
 from mlops.localcloud import control
 from mlops.settings import Settings
@@ -65,21 +68,16 @@ def story(ctx: context.Context, *, keep: bool) -> None:
     cli.main(["comment", "render", str(first.directory)], ctx.env)
     print()
 
-    tf = init_env(ctx, DEMO_ENV)
-    with ui.stage(f"demo: applying {DEMO_ENV}"):
-        tf.apply(first.directory / "plan.tfplan")
-    ui.step(f"demo: outputs of {DEMO_ENV}")
-    print(json.dumps(tf.output_values(), indent=2))
-
-    second = plan_env(ctx, DEMO_ENV, default_out(ctx, DEMO_ENV) / "replan")
-    if second.changes:
-        print((second.directory / "plan.txt").read_text())
-        raise MlopsError(f"{DEMO_ENV} drifted right after apply",
-                         "a second plan should show no changes (zero drift)",
-                         "the plan above shows what differs; fix the module or the cloud")
-    ui.step(f"demo: re-plan of {DEMO_ENV} shows no changes (zero drift)")
+    # Apply on merge, guarded; a refused change; rollback; guarded destroy (issue 8):
+    # on a scratch git copy of the project and an embedded GitHub.
+    story_steps = ApplyStory(ctx.env, outputs)
+    with story_steps.opened():
+        for title, step in story_steps.steps():
+            if keep and step == story_steps.destroy:
+                break
+            ui.step(f"demo: {title}")
+            print(step())
+            print()
     if keep:
         return
-    with ui.stage(f"demo: destroying {DEMO_ENV}"):
-        tf.destroy()
     apply_bootstrap(ctx, destroy=True)
