@@ -122,6 +122,10 @@ def load_summary(plan_dir: Path) -> plansummary.PlanSummary:
     return summary
 
 
+def serial(value: int | None) -> str:
+    return "none (no state yet)" if value is None else str(value)
+
+
 @dataclass
 class Applied:
     record: Record
@@ -162,14 +166,15 @@ def apply_and_record(ctx: context.Context, env_name: str, tf: Terraform, plan_fi
     if error is not None:
         if outcome == "partial":
             raise ApplyFailed(
-                f"{env_name}: the apply failed part-way (state serial {before} -> {after})",
+                f"{env_name}: the apply failed part-way (state serial {serial(before)} -> "
+                f"{serial(after)})",
                 f"{error.what}\n{error.why}\nsome changes were applied and recorded in the "
                 "state; the rest were not",
                 "fix the cause and re-apply (`mlops apply --env "
                 f"{env_name}` plans again from the state as it is now); see docs/runbook.md "
                 "'A partial apply'") from error
         raise ApplyFailed(f"{env_name}: terraform apply failed; nothing was changed "
-                          f"(state serial {before})", f"{error.what}\n{error.why}",
+                          f"(state serial {serial(before)})", f"{error.what}\n{error.why}",
                           error.fix) from error
     return Applied(record, key)
 
@@ -310,6 +315,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     review_label = (decision.outcome.value if decision.refused is None
                     else f"{decision.outcome.value} ({decision.refused.value})")
+    if not review.looked_up:
+        review_label = f"{decision.outcome.value} (no pull request looked up)"
     base = Record(env=args.env, kind="apply", outcome="applied", commit=commit,
                   time=datetime.now(UTC), actor=actor(ctx.env), fingerprint=summary.fingerprint,
                   reviewed=decision.reviewed, review=review_label,
@@ -318,6 +325,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                   changes={k: v for k, v in summary.counts.to_dict().items() if v})
     applied = apply_and_record(ctx, args.env, tf, plan_dir / "plan.tfplan",
                                lock_timeout=args.lock_timeout, base=base)
-    ui.step(f"{args.env}: applied {commit[:12]} ({review_label}); state serial "
-            f"{applied.record.state_serial_before} -> {applied.record.state_serial_after}")
+    ui.step(f"{args.env}: applied {commit[:12] or 'the working tree'} ({review_label}); "
+            f"state serial {serial(applied.record.state_serial_before)} -> "
+            f"{serial(applied.record.state_serial_after)}")
     return 0
