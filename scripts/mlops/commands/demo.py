@@ -29,7 +29,8 @@ DEMO_ENV = "dev"
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "demo", help="bootstrap, plan, apply, zero-drift check and destroy on the embedded AWS")
+        "demo", help="bootstrap, plan, guarded apply, refused change, rollback and guarded "
+                     "destroy on the embedded AWS and GitHub")
     parser.add_argument("--keep", action="store_true",
                         help="leave the env applied and the cloud running at the end")
     parser.set_defaults(func=run)
