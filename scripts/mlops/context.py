@@ -3,9 +3,11 @@ Terraform environment, and one Terraform working directory per root."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -15,6 +17,11 @@ from mlops.core.config import ProjectConfig, parse_config
 from mlops.core.masking import Masker, compile_patterns
 from mlops.errors import MlopsError
 from mlops.settings import CONFIG_FILE, Settings
+
+if TYPE_CHECKING:
+    from mlops.adapters.statelock import StateLock
+
+_BACKEND_KEY = re.compile(r'^\s*key\s*=\s*"([^"]+)"', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,23 @@ class Context:
                 "apply bootstrap/ first: `mlops bootstrap` (once per account, by a human)",
             )
         return config
+
+    def state_key(self, env_name: str) -> str:
+        """The env's state key, as its backend.tf sets it (envs/<env>/terraform.tfstate)."""
+        backend = self.env_root(env_name) / "backend.tf"
+        match = _BACKEND_KEY.search(backend.read_text()) if backend.is_file() else None
+        if match is None:
+            raise MlopsError(f"no state key in {backend}",
+                             "env roots keep their state under the key their backend.tf sets",
+                             f'add key = "envs/{env_name}/terraform.tfstate" to its backend "s3"')
+        return match.group(1)
+
+    def state_lock(self, env_name: str, bucket: str | None = None) -> StateLock:
+        """The env's state lock (Terraform's `<key>.tflock` in the state bucket)."""
+        from mlops.adapters.statelock import StateLock
+
+        bucket = bucket or self.backend_config()["bucket"]
+        return StateLock(aws.client(self.env, "s3"), bucket, self.state_key(env_name), env_name)
 
 
 def load_config(settings: Settings) -> ProjectConfig:
