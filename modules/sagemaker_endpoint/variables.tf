@@ -9,12 +9,22 @@ variable "project" {
 }
 
 variable "env" {
-  description = "Environment this instance belongs to."
+  description = "Environment this instance belongs to: its name in mlops.yaml, part of every resource name."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.env)
-    error_message = "env must be one of dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.env)) && length(var.env) <= 12
+    error_message = "env must be at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens (e.g. dev, qa, prod-eu)."
+  }
+}
+
+variable "tier" {
+  description = "Tier of the env (dev, staging or prod, from mlops.yaml): what policy applies to it. In a dev-tier env the endpoint must have a ttl."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.tier)
+    error_message = "tier must be one of dev, staging, prod."
   }
 }
 
@@ -139,7 +149,7 @@ variable "alarms" {
 }
 
 variable "ttl" {
-  description = "Time to live for the endpoint, as tags the reaper reads: hours (tag ttl_hours: deleted when older than that since its last deployment) and/or expires_at (tag expires_at, RFC 3339 UTC). Null: no TTL (long-lived endpoints only)."
+  description = "Time to live for the endpoint, as tags the reaper reads: hours (tag ttl_hours: deleted when older than that since its last deployment) and/or expires_at (tag expires_at, RFC 3339 UTC). Null: no TTL (long-lived endpoints only; a dev-tier env requires one)."
   type = object({
     hours      = optional(number)
     expires_at = optional(string)
@@ -149,6 +159,11 @@ variable "ttl" {
   validation {
     condition     = var.ttl == null || try(var.ttl.hours != null || var.ttl.expires_at != null, false)
     error_message = "ttl must set hours and/or expires_at, or be null."
+  }
+
+  validation {
+    condition     = var.tier != "dev" || var.ttl != null
+    error_message = "a dev-tier endpoint must have a ttl (hours and/or expires_at): the reaper deletes dev endpoints by age, and one alive overnight is a failure."
   }
 
   validation {

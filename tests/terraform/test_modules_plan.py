@@ -4,8 +4,9 @@
 - each fixture root under fixtures/<module>/ is planned against the embedded AWS and
   compared with inventories/<module>.yaml (resource counts by type, a subset of planned
   values per resource address, outputs);
-- bad inputs (an open SSH CIDR, a missing required tag, an unknown env, a malformed tfvars
-  file, ...) fail the plan with a message that says what is wrong.
+- bad inputs (an open SSH CIDR, a missing required tag, a malformed env name, an unknown
+  tier, what a tier forbids, a malformed tfvars file, ...) fail the plan with a message
+  that says what is wrong.
 
 Terraform runs in a per-session copy of modules/ and fixtures/ so the checkout stays clean,
 with the CLI config from `mlops.adapters.terraform.prepare` (provider mirror + shared
@@ -208,9 +209,23 @@ BAD_INPUTS = [
     *[pytest.param(m, {"tags": {"env": "dev", "owner": "ml-platform"}},
                    "tags must contain non-empty env, owner and cost keys; missing: cost.",
                    id=f"{m}-missing-cost-tag") for m in MODULES],
-    *[pytest.param(m, {"env": "qa", "tags": {**GOOD_TAGS, "env": "qa"}},
-                   "env must be one of dev, staging, prod.",
-                   id=f"{m}-unknown-env") for m in MODULES],
+    *[pytest.param(m, {"env": name, "tags": {**GOOD_TAGS, "env": name}},
+                   "env must be at most 12 lowercase letters and digits, starting with a "
+                   "letter, in words joined by single hyphens (e.g. dev, qa, prod-eu).",
+                   id=f"{m}-bad-env-name-{name}")
+      for m in MODULES for name in ("Prod_EU", "prod-europe-1")],
+    *[pytest.param(m, {"tier": "qa"}, "tier must be one of dev, staging, prod.",
+                   id=f"{m}-unknown-tier")
+      for m in ("ml_bucket", "ecr_repository", "sagemaker_endpoint")],
+    # What the tier means inside the modules.
+    pytest.param("ml_bucket", {"tier": "prod", "force_destroy": "true"},
+                 "force_destroy must be false in a prod-tier env: production artifacts are "
+                 "never deleted with their bucket.", id="ml_bucket-prod-force-destroy"),
+    pytest.param("ecr_repository", {"tier": "prod", "force_delete": "true"},
+                 "force_delete must be false in a prod-tier env", id="ecr_repository-prod-force"),
+    pytest.param("sagemaker_endpoint", {"ttl": "null"},
+                 "a dev-tier endpoint must have a ttl (hours and/or expires_at)",
+                 id="sagemaker_endpoint-dev-without-ttl"),
     *[pytest.param(m, {"tags": {**GOOD_TAGS, "env": "prod"}},
                    "tags.env (prod) must equal env (dev).",
                    id=f"{m}-tags-env-mismatch") for m in MODULES],
