@@ -1,4 +1,5 @@
 env     = "dev"
+tier    = "dev"
 project = "mlops-demo"
 region  = "us-east-1"
 owner   = "ml-platform"

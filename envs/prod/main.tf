@@ -1,5 +1,5 @@
 # The same code in every env (tests check envs/*/main.tf are identical); envs differ
-# only in terraform.tfvars and in the state key of backend.tf.
+# only in terraform.tfvars (env, tier, region, sizes...) and in the state key of backend.tf.
 locals {
   tags = {
     env        = var.env
@@ -17,6 +17,7 @@ module "artifacts" {
 
   project       = var.project
   env           = var.env
+  tier          = var.tier
   name          = "artifacts"
   tags          = local.module_tags
   force_destroy = var.artifacts.force_destroy
@@ -30,6 +31,7 @@ module "model_images" {
 
   project          = var.project
   env              = var.env
+  tier             = var.tier
   name             = "model-server"
   tags             = local.module_tags
   keep_last_images = var.model_images.keep_last_images
@@ -54,6 +56,7 @@ module "endpoint" {
 
   project            = var.project
   env                = var.env
+  tier               = var.tier
   name               = var.serving.name
   tags               = local.module_tags
   execution_role_arn = module.sagemaker_role.arn

@@ -1,4 +1,5 @@
 env     = "prod"
+tier    = "prod"
 project = "mlops-demo"
 region  = "us-east-1"
 owner   = "ml-platform"

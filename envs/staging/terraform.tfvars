@@ -1,4 +1,5 @@
 env     = "staging"
+tier    = "staging"
 project = "mlops-demo"
 region  = "us-east-1"
 owner   = "ml-platform"
