@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "cloud",
     "toolchain",
     "bootstrap",
+    "env",
     "plan",
     "apply",
     "destroy",
