@@ -87,7 +87,8 @@ class Context:
         problem = envs.account_problem(self.config.specs, env_name, account)
         if problem:
             spec = self.config.env(env_name)
-            wanted = spec.account or "the default account"
+            wanted = (f"account {spec.account}" if spec.account else
+                      "the default account (one that no env in mlops.yaml names)")
             raise MlopsError(
                 problem,
                 "every account keeps its envs' state in its own bucket and only its own "
