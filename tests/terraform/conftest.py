@@ -152,8 +152,9 @@ def _small_project(dest: Path, roots: dict[str, dict[str, str]], *,
     config = yaml.safe_load((ROOT / "mlops.yaml").read_text())
     # Exactly the envs it has roots for (mlops refuses a listed env without its folder);
     # dev, staging and prod keep their tiers, any other name is of the dev tier.
-    config["envs"] = {name: {"tier": name if name in ("dev", "staging", "prod") else "dev"}
-                      for name in roots}
+    tiers = ("dev", "staging", "prod")  # in this order, then other names, of the dev tier
+    names = [n for n in tiers if n in roots] + [n for n in roots if n not in tiers]
+    config["envs"] = {name: {"tier": name if name in tiers else "dev"} for name in names}
     if mask_patterns:
         config["mask_patterns"] = list(mask_patterns)
     (dest / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

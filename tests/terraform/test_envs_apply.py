@@ -514,7 +514,7 @@ TWO_ROOTS = {env_name: {"main.tf": 'resource "terraform_data" "marker" {\n  inpu
 @pytest.mark.parametrize(("argv", "message"), [
     (["plan", "--env", "qa"], "unknown env 'qa'"),
     (["apply", "--env", "qa"], "unknown env 'qa'"),
-    (["destroy", "--env", "prod"], "refusing to destroy prod without --yes"),
+    (["destroy", "--env", "staging"], "refusing to destroy staging without --yes"),
     (["plan", "--changed"], "--changed needs --base"),
     (["apply", "--env", "dev", "--plan", "{tmp}/empty"], "no plan.tfplan in"),
     (["apply", "--env", "staging", "--plan", "{tmp}/dev-plan"],
