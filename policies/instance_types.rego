@@ -1,5 +1,6 @@
-# (d) Instance types must be on the allowlist of the env's tier (data.instance_types[tier],
-# from policies/data/instance_types.yaml): a qa env of tier dev gets dev's list. Checked: aws_instance, aws_launch_template,
+# (d) Instance types must be on the allowlist of the env's tier (data.instance_types[key],
+# key = data.context.allowlist, the tier's in core.envs.TIERS, else the tier; from
+# policies/data/instance_types.yaml): a qa env of tier dev gets dev's list. Checked: aws_instance, aws_launch_template,
 # aws_sagemaker_endpoint_configuration (production and shadow variants),
 # aws_sagemaker_notebook_instance. Serverless variants have no instance type.
 package main
@@ -21,22 +22,22 @@ instance_type_uses contains [rc.address, variant.instance_type] if {
 }
 
 allowed_instance_types contains t if {
-	some t in data.instance_types[plan_tier]
+	some t in data.instance_types[allowlist_key]
 }
 
 deny contains finding("instance_types", address, msg) if {
 	some [address, type] in instance_type_uses
-	is_string(plan_tier)
-	not data.instance_types[plan_tier]
+	is_string(allowlist_key)
+	not data.instance_types[allowlist_key]
 	msg := concat("", [
-		"instance type ", type, " cannot be checked: no allowlist for tier \"", plan_tier,
-		"\" in data.instance_types (policies/data/instance_types.yaml)",
+		"instance type ", type, " cannot be checked: no allowlist \"", allowlist_key,
+		"\" (tier ", plan_tier, ") in data.instance_types (policies/data/instance_types.yaml)",
 	])
 }
 
 deny contains finding("instance_types", address, msg) if {
 	some [address, type] in instance_type_uses
-	data.instance_types[plan_tier]
+	data.instance_types[allowlist_key]
 	not type in allowed_instance_types
 	msg := concat("", [
 		"instance type ", type, " is not allowed in ", env_text,

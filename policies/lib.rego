@@ -4,6 +4,7 @@
 #   data.context.env        the env whose plan this is (falls back to the plan's `env` variable)
 #   data.context.tier       its tier, dev|staging|prod (falls back to the plan's `tier` variable)
 #   data.context.protected  whether it is protected (falls back to: the tier is prod)
+#   data.context.allowlist  its key in data.instance_types (falls back to the tier)
 #   data.context.labels     the PR's labels, e.g. ["allow-destroy:prod"]
 #   data.instance_types     the instance type allowlist per tier (policies/data/)
 # `mlops policy check --env ENV` sets env, tier and protected from mlops.yaml.
@@ -29,6 +30,12 @@ plan_tier := data.context.tier if {
 } else := input.variables.tier.value if {
 	is_string(input.variables.tier.value)
 }
+
+# The tier's instance allowlist: data.instance_types[allowlist_key].
+allowlist_key := data.context.allowlist if {
+	is_string(data.context.allowlist)
+	data.context.allowlist != ""
+} else := plan_tier
 
 # Protected envs (prod tier by default; mlops.yaml `protected:`) need the PR label
 # allow-destroy:<env> to destroy stateful resources.

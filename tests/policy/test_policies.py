@@ -216,7 +216,7 @@ def test_instance_types_without_allowlist_fail_closed() -> None:
         ("instance_types", "aws_sagemaker_endpoint_configuration.serving"),
     }
     assert all(
-        'no allowlist for tier "staging"' in v.message
+        'no allowlist "staging" (tier staging)' in v.message
         for v in found if v.rule == "instance_types"
     )
 

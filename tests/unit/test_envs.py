@@ -307,3 +307,13 @@ def test_state_account(state: Any, account: str | None) -> None:
 ])
 def test_state_file(kwargs: dict[str, Any], name: str) -> None:
     assert bootstrap.state_file("111111111111", **kwargs) == name
+
+
+def test_policy_context_carries_the_tier_its_protection_and_allowlist() -> None:
+    from mlops.core import policy
+
+    data = policy.build_data({"instance_types": {}}, "prod-eu", ["allow-destroy:prod-eu"],
+                             tier="prod", protected=True)
+    assert data["context"] == {"env": "prod-eu", "tier": "prod", "protected": True,
+                               "allowlist": TIERS["prod"].instance_allowlist,
+                               "labels": ["allow-destroy:prod-eu"]}

@@ -7,6 +7,7 @@ What the plan does not say comes in as data documents:
     data.context.env        the env the plan is for          (`--env`)
     data.context.tier       its tier: dev, staging or prod   (mlops.yaml)
     data.context.protected  whether it is protected          (mlops.yaml)
+    data.context.allowlist  the instance allowlist key       (the tier's, core.envs.TIERS)
     data.context.labels     the PR's labels                  (`--labels`, MLOPS_PR_LABELS)
     data.<key>              policies/data/*.yaml, e.g. data.instance_types.<tier>
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlops.core.envs import TIERS
 
 QUERY = "data.main.deny"
 OVERRIDE_LABEL = "allow-destroy:{env}"
@@ -67,13 +70,16 @@ def parse_labels(text: str | None) -> tuple[str, ...]:
 
 def build_data(base: Mapping[str, Any], env: str, labels: Iterable[str], *, tier: str,
                protected: bool) -> dict[str, Any]:
-    """The data document: policies/data/ merged with the run's context."""
+    """The data document: policies/data/ merged with the run's context. The allowlist key
+    is the tier's (core.envs.TIERS)."""
     if "context" in base:
         raise ValueError(
             "policy data files must not define the top-level key `context`; "
             "mlops sets it from --env, mlops.yaml and --labels"
         )
-    context = {"env": env, "tier": tier, "protected": protected, "labels": list(labels)}
+    allowlist = TIERS[tier].instance_allowlist if tier in TIERS else tier
+    context = {"env": env, "tier": tier, "protected": protected, "allowlist": allowlist,
+               "labels": list(labels)}
     return {**base, "context": context}
 
 
