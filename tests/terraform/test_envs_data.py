@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,12 @@ TRAINER_ON = """trainer = {
   ssh_cidrs     = { office = "203.0.113.7/32" }
   stop_cron     = "cron(0 19 * * ? *)"
 }"""
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=mlops-tests",
+                    "-c", "user.email=tests@example.com", *args],
+                   check=True, capture_output=True)
 
 
 def read_json(path: Path) -> Any:
@@ -95,17 +102,27 @@ def test_qa_and_prod_eu_plan_in_their_regions_with_their_tiers(
     run_mlops(env, "env", "add", "qa", "--like", "dev").check(0)
     run_mlops(env, "env", "add", "prod-eu", "--like", "prod", "--region", "eu-west-1").check(0)
     unique_keys(root, "qa", "prod-eu")
-    # A GPU trainer in prod-eu too: the same instance type as qa's, against another tier.
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "qa and prod-eu")
+    # A change to both new envs: a GPU trainer in prod-eu (the same instance type as qa's,
+    # against another tier) and a cost centre for qa.
     tfvars = root / "envs" / "prod-eu" / "terraform.tfvars"
     assert TRAINER_OFF in tfvars.read_text(), f"{tfvars} changed; update this test"
     tfvars.write_text(tfvars.read_text().replace(TRAINER_OFF, TRAINER_ON))
+    qa_tfvars = root / "envs" / "qa" / "terraform.tfvars"
+    qa_tfvars.write_text(qa_tfvars.read_text().replace('"ml-experiments"', '"ml-qa"'))
+    git(root, "commit", "-q", "-am", "trainer in prod-eu, qa's cost centre")
 
     listed = json.loads(run_mlops(env, "env", "list", "--json").check(0).stdout)
     assert listed["waves"] == [["dev", "qa"], ["staging"], ["prod", "prod-eu"]], listed
 
-    plans = {e: tmp_path / "plans" / e for e in ("qa", "prod-eu")}
-    for env_name, out in plans.items():
-        run_mlops(env, "plan", "--env", env_name, "--out", str(out)).check(0)
+    # Both planned in parallel, each in its own region, in the promotion order.
+    out_dir = tmp_path / "plans"
+    run = run_mlops(env, "plan", "--changed", "--base", "HEAD~1", "--out", str(out_dir)).check(0)
+    assert read_json(out_dir / "changed.json") == {"envs": ["qa", "prod-eu"]}
+    assert "planning qa, prod-eu in parallel" in run.stderr, run.stderr
+    plans = {e: out_dir / e for e in ("qa", "prod-eu")}
 
     expected_region = {"qa": "us-east-1", "prod-eu": "eu-west-1"}
     for env_name, out in plans.items():
@@ -127,6 +144,8 @@ def test_qa_and_prod_eu_plan_in_their_regions_with_their_tiers(
                       if a.endswith("data.aws_caller_identity.current")
                       and a.startswith("module.sagemaker_role")]
         assert identity["account_id"] == "123456789012", identity
+        if env_name == "qa":
+            assert variables["cost"] == "ml-qa", variables["cost"]
         tags = managed_tags(plan)
         assert tags and all(t.get("env") == env_name for t in tags.values()), (
             f"{env_name}: every planned resource should be tagged env={env_name}; found "
