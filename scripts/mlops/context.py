@@ -131,10 +131,10 @@ class Context:
         return match.group(1)
 
     def state_lock(self, env_name: str, bucket: str | None = None) -> StateLock:
-        """The env's state lock (Terraform's `<key>.tflock` in the state bucket)."""
+        """The env's state lock (Terraform's `<key>.tflock` in its account's state bucket)."""
         from mlops.adapters.statelock import StateLock
 
-        bucket = bucket or self.backend_config()["bucket"]
+        bucket = bucket or self.backend_config(env_name)["bucket"]
         return StateLock(aws.client(self.env, "s3"), bucket, self.state_key(env_name), env_name)
 
 
