@@ -22,11 +22,13 @@ import yaml
 from botocore.exceptions import ClientError
 
 from mlops import context
+from mlops.core.config import load_yaml, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
-ENVS = ("dev", "staging", "prod")
 OIDC = "token.actions.githubusercontent.com"
 CONFIG = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+# Every env of mlops.yaml, in promotion order: a new env's root is held to the same checks.
+ENVS = parse_config(load_yaml((ROOT / "mlops.yaml").read_text())).envs
 PROJECT = CONFIG["project"]
 ZERO = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "import": 0, "move": 0,
         "forget": 0, "outputs": 0, "drift": 0}
