@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--like", required=True, metavar="ENV",
                      help="the env whose root and settings the new one starts from")
     add.add_argument("--region", help="AWS region (default: the top-level region)")
-    add.add_argument("--tier", choices=sorted(TIERS), help="tier (default: --like's)")
+    add.add_argument("--tier", choices=list(TIERS), help="tier (default: --like's)")
     add.add_argument("--account", help="12-digit AWS account id (default: the default account)")
     add.add_argument("--after", nargs="*", metavar="ENV",
                      help="the envs it is promoted after (default: --like's)")
