@@ -144,10 +144,10 @@ def test_single_metric_alarm_uses_complete_periods_and_explains_itself() -> None
 
 def test_error_rate_math_alarm_judges_a_small_canary_fairly() -> None:
     """5 errors in 50 canary requests is 10%: below a 20% threshold, above 5%."""
-    queries = (
+    queries = (  # in the order DescribeAlarms may return them: the expression first
+        ev.Query("rate", expression="100 * errors / invocations", return_data=True),
         ev.Query("errors", METRIC, "Sum", 10, return_data=False),
         ev.Query("invocations", INVOCATIONS, "Sum", 10, return_data=False),
-        ev.Query("rate", expression="100 * errors / invocations", return_data=True),
     )
     data = {METRIC: [ev.Sample.value(100.5, 1.0 if i < 5 else 0.0) for i in range(50)],
             INVOCATIONS: [ev.Sample.value(100.5, 1.0) for _ in range(50)]}

@@ -59,6 +59,10 @@ class Unsupported(ValueError):
     """The alarm uses something this evaluator does not implement."""
 
 
+class UnknownId(Unsupported):
+    """An expression names an id no query defines (yet)."""
+
+
 @dataclass(frozen=True)
 class Sample:
     """What PutMetricData stored: a value (count 1) or a statistic set."""
@@ -256,7 +260,7 @@ class _Parser:
             return float(text)
         if kind == "id":
             if text not in self.env:
-                raise Unsupported(f"expression {self.expression!r} names unknown id {text!r}")
+                raise UnknownId(f"expression {self.expression!r} names unknown id {text!r}")
             return dict(self.env[text])
         if kind == "func":
             if text != "FILL":
@@ -338,7 +342,7 @@ def alarm_values(spec: AlarmSpec, fetch: Fetch, now: float) -> list[float | None
     begin, end = starts[0], starts[-1] + spec.period
     if spec.queries:
         env: dict[str, Series] = {}
-        for query in spec.queries:  # CloudWatch allows ids to be used after they are defined
+        for query in spec.queries:
             if query.metric is not None:
                 period = query.period or spec.period
                 if period != spec.period:
@@ -346,8 +350,19 @@ def alarm_values(spec: AlarmSpec, fetch: Fetch, now: float) -> list[float | None
                 env[query.id] = metric_series(fetch(query.metric, begin, end),
                                               query.stat or "Average", period, starts,
                                               spec.ignore_low_samples)
-            elif query.expression:
-                env[query.id] = evaluate_expression(query.expression, env, starts)
+        # Expressions may use each other in any order (DescribeAlarms does not keep the
+        # order they were put in): resolve them until nothing more resolves.
+        pending = [q for q in spec.queries if q.metric is None and q.expression]
+        while pending:
+            unresolved = []
+            for query in pending:
+                try:
+                    env[query.id] = evaluate_expression(str(query.expression), env, starts)
+                except UnknownId:
+                    unresolved.append(query)
+            if len(unresolved) == len(pending):
+                evaluate_expression(str(unresolved[0].expression), env, starts)  # raises
+            pending = unresolved
         returned = [q for q in spec.queries if q.return_data]
         if len(returned) != 1:
             raise Unsupported("exactly one query of a math alarm must have ReturnData true")
