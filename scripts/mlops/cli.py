@@ -28,6 +28,9 @@ COMMANDS: tuple[str, ...] = (
     "comment",
     "changed",
     "policy",
+    "train",
+    "artifact",
+    "traffic",
     "docs",
     "demo",
 )

@@ -189,3 +189,19 @@ def test_train_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
     assert "error: training needs sklearn" in done.stderr and "[train]" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "model.tar.gz").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["traffic", "--env", "dev", "--rps", "0", "--duration", "1"], "--rps 0 is out of range"),
+    (["traffic", "--env", "dev", "--rps", "5", "--duration", "-1"], "--duration -1 is out of"),
+    (["train", "--seed", "-1", "--out", "x"], "--seed -1 is out of range"),
+    (["artifact", "push", "/nonexistent", "--env", "dev", "--bucket", "b"],
+     "/nonexistent is not a directory"),
+])
+def test_bad_model_command_input_is_explained(argv: list[str], message: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops.cli import main
+
+    code = main(argv, {"MLOPS_ROOT": str(ROOT)})
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
