@@ -130,3 +130,46 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     """A short lowercase name unique to this test run, valid for S3, SageMaker, Budgets."""
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:24]
     return f"{stem.strip('-')}-{uuid.uuid4().hex[:8]}"
+
+
+def _children_of(pid: int) -> list[int]:
+    """Hosted model servers (`mlops.localcloud.child`) whose parent is `pid`, from /proc."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"mlops.localcloud.child" in cmdline:
+            found.append(int(proc.name))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+class Processes:
+    """The embedded SageMaker's model-server processes, seen from Linux (/proc)."""
+
+    children = staticmethod(_children_of)
+    alive = staticmethod(_alive)
+
+    @staticmethod
+    def pid(cloud: Cloud) -> int:
+        info = control.read_state(cloud.paths)
+        assert info is not None, "the embedded AWS is not running"
+        return info.pid
+
+
+@pytest.fixture(scope="session")
+def processes() -> Processes:
+    """processes.children(pid), processes.alive(pid), processes.pid(cloud)."""
+    return Processes()

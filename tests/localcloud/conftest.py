@@ -3,8 +3,7 @@
 - `artifacts`: a bucket in the worker's cloud holding real trained models (`mlops train`):
   `artifacts.url("v1")` (seed 1), "v2" (seed 2), "faulty" (seed 3, error-rate 0.5),
   "pickled" (a model.tar.gz whose model is a pickle: unloadable), "missing" (no object);
-- `processes`: `.children(pid)`, the model servers a cloud process started (from /proc),
-  and `.alive(pid)`.
+(`processes`, the model servers a cloud started, is in tests/conftest.py.)
 """
 
 from __future__ import annotations
@@ -65,39 +64,3 @@ def artifacts(cloud: Any, train_model: Any) -> Artifacts:
     s3.put_object(Bucket=bucket, Key="pickled/model.tar.gz",
                   Body=_pickled_archive(train_model(1).archive.read_bytes()))
     return Artifacts(bucket, dirs)
-
-
-def children_of(pid: int) -> list[int]:
-    """Hosted model servers (mlops.localcloud.child) whose parent is `pid`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"mlops.localcloud.child" in cmdline:
-            found.append(int(proc.name))
-    return sorted(found)
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-class Processes:
-    children = staticmethod(children_of)
-    alive = staticmethod(alive)
-
-
-@pytest.fixture(scope="session")
-def processes() -> Processes:
-    """processes.children(pid): hosted model servers of a cloud; processes.alive(pid)."""
-    return Processes()

@@ -210,7 +210,7 @@ def test_update_swaps_fleets_and_a_failed_update_keeps_serving(cloud: Any, artif
     _endpoint(sm, unique_name, {"stable": (artifacts.url("v1"), 1.0)})
     assert _settled(sm, unique_name)["EndpointStatus"] == "InService"
     rows = _rows()
-    before = set(children_of(cloud_pid(cloud)))
+    before = set(children_of(processes.pid(cloud)))
 
     broken = _endpoint(sm, unique_name, {"stable": (artifacts.url("pickled"), 1.0)},
                        create=False)
@@ -229,7 +229,7 @@ def test_update_swaps_fleets_and_a_failed_update_keeps_serving(cloud: Any, artif
     assert recovered["EndpointConfigName"] == good
     assert json.loads(_invoke(runtime, unique_name, rows)["Body"].read())["predictions"] == \
         _local_predictions(artifacts.dirs["v2"], rows)
-    after = set(children_of(cloud_pid(cloud)))
+    after = set(children_of(processes.pid(cloud)))
     retired = before - after
     assert retired and not any(alive(pid) for pid in retired), (
         f"the replaced fleet's servers {sorted(before)} should have stopped; now {sorted(after)}")
@@ -241,14 +241,6 @@ def test_update_swaps_fleets_and_a_failed_update_keeps_serving(cloud: Any, artif
     while time.monotonic() < deadline and any(alive(p) for p in serving):
         time.sleep(0.1)
     assert not any(alive(pid) for pid in serving), "DeleteEndpoint must stop the model servers"
-
-
-def cloud_pid(cloud: Any) -> int:
-    from mlops.localcloud import control
-
-    info = control.read_state(cloud.paths)
-    assert info is not None
-    return info.pid
 
 
 @pytest.mark.parametrize("how", ["stop", "sigkill"])
