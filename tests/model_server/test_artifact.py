@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import skops.io
+
 from model_server import artifact
 from model_server.faults import FaultInjected
 
@@ -68,7 +69,7 @@ def test_archive_metadata_is_fixed(train_model: Any) -> None:
         times = {i.date_time for i in skops_zip.infolist()}
         names = [i.filename for i in skops_zip.infolist()]
     assert times == {artifact.ZIP_EPOCH}, f"skops zip entry times: {times}"
-    assert all(n == "schema.json" or n.split(".")[0].isdigit() and int(n.split(".")[0]) < 10_000
+    assert all(n == "schema.json" or (n.split(".")[0].isdigit() and int(n.split(".")[0]) < 10_000)
                for n in names), f"skops member names still carry id()s: {names[:5]}"
 
 
@@ -117,8 +118,8 @@ def test_the_payload_is_live(tmp_path: Path) -> None:
     """Control: the payload used below really executes when unpickled."""
     marker = tmp_path / "control"
     payload = _malicious_pickle(marker)
-    subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
-                   input=payload, check=True)
+    unpickle = "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"
+    subprocess.run([sys.executable, "-c", unpickle], input=payload, check=True)
     assert marker.read_text() == "code from the artifact ran"
 
 
