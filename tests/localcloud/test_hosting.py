@@ -190,6 +190,21 @@ def test_missing_artifact_fails_the_endpoint_as_aws_does(cloud: Any, artifacts: 
         "to CreateModel has permissions to download the model.")
 
 
+def test_a_model_without_artifact_is_explained(cloud: Any, unique_name: str) -> None:
+    """The container image is not run (a documented divergence): say so, do not hang."""
+    sm = cloud.client("sagemaker")
+    sm.create_model(ModelName=unique_name, ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": IMAGE})
+    sm.create_endpoint_config(EndpointConfigName=unique_name, ProductionVariants=[
+        {"VariantName": "stable", "ModelName": unique_name, "InstanceType": "ml.m5.large",
+         "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=unique_name)
+    found = _settled(sm, unique_name)
+    assert found["EndpointStatus"] == "Failed"
+    assert "has no ModelDataUrl" in found["FailureReason"]
+    assert "does not run container images" in found["FailureReason"]
+
+
 def test_unloadable_artifact_fails_the_ping_health_check(cloud: Any, artifacts: Any,
                                                          unique_name: str) -> None:
     sm = cloud.client("sagemaker")

@@ -130,7 +130,7 @@ class Fleet:
             if variant.proc is None or variant.proc.poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(variant.url + "/ping", timeout=0.5) as resp:
+                with urllib.request.urlopen(variant.url + "/ping", timeout=0.2) as resp:
                     variant.ready = resp.status == 200
             except (OSError, urllib.error.URLError):
                 return False
@@ -193,6 +193,11 @@ class Hosting:
     @staticmethod
     def _unpack(variant: str, url: str, fetch: Fetch, dest: Path) -> str | None:
         """SageMaker's download-and-extract step; a FailureReason when it fails."""
+        if not url:
+            return (f"embedded AWS: the model of production variant {variant} has no "
+                    "ModelDataUrl. The embedded SageMaker does not run container images; it "
+                    "serves model artifacts (model.tar.gz from `mlops train`) with the "
+                    "project's model server.")
         try:
             data = fetch(url)
         except KeyError:
