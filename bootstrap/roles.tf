@@ -54,6 +54,14 @@ data "aws_iam_policy_document" "plan" {
     actions   = local.services_read
     resources = ["*"]
   }
+
+  # modules/sagemaker_endpoint reads each model artifact's provenance metadata at plan time
+  # (HeadObject and the object's tags), so the policy gate can see a fault-injected build.
+  statement {
+    sid       = "ReadModelArtifactMetadata"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging"]
+    resources = ["arn:aws:s3:::${var.project}-${each.key}-artifacts/models/*"]
+  }
 }
 
 data "aws_iam_policy_document" "apply" {

@@ -69,10 +69,7 @@ module "endpoint" {
     destination_s3_uri  = "s3://${module.artifacts.name}/data-capture"
   }
 
-  alarms = {
-    errors_5xx_threshold = var.serving.errors_5xx_threshold
-    latency_p99_ms       = var.serving.latency_p99_ms
-  }
+  alarms = var.serving.alarms
 
   ttl = var.serving.ttl_hours == null ? null : { hours = var.serving.ttl_hours }
 }

@@ -76,7 +76,7 @@ variable "trainer" {
 }
 
 variable "serving" {
-  description = "The SageMaker endpoint: releases (release -> variant -> model), the active release, TTL in hours (the reaper deletes older endpoints), data capture sampling and alarm thresholds."
+  description = "The SageMaker endpoint: releases (release -> variant -> model), the active release, TTL in hours (the reaper deletes older endpoints), data capture sampling and the per-variant alarms (5xx error rate %, latency p99 ms, period and evaluation). Disabled until the env's first model is pushed and released."
   type = object({
     enabled = bool
     name    = optional(string, "model")
@@ -91,8 +91,13 @@ variable "serving" {
     active_release          = optional(string, "")
     ttl_hours               = optional(number)
     data_capture_percentage = optional(number, 0)
-    errors_5xx_threshold    = optional(number, 1)
-    latency_p99_ms          = optional(number, 1000)
+    alarms = optional(object({
+      errors_5xx_rate_percent = optional(number, 5)
+      latency_p99_ms          = optional(number, 1000)
+      period_seconds          = optional(number, 60)
+      evaluation_periods      = optional(number, 3)
+      datapoints_to_alarm     = optional(number)
+    }), {})
   })
   default = { enabled = false }
 }

@@ -127,24 +127,35 @@ variable "data_capture" {
 }
 
 variable "alarms" {
-  description = "Per-variant CloudWatch alarms: 5xx invocation errors (Sum per period) and ModelLatency p99 in milliseconds, over evaluation_periods periods; actions are SNS topic ARNs."
+  description = "Per-variant CloudWatch alarms: the 5xx error rate in percent of invocations and ModelLatency p99 in milliseconds, each per period_seconds (10, 30 or a multiple of 60), in ALARM when datapoints_to_alarm (default: all) of the last evaluation_periods breach; actions are SNS topic ARNs."
   type = object({
-    errors_5xx_threshold = optional(number, 1)
-    latency_p99_ms       = optional(number, 1000)
-    period_seconds       = optional(number, 60)
-    evaluation_periods   = optional(number, 3)
-    actions              = optional(list(string), [])
+    errors_5xx_rate_percent = optional(number, 5)
+    latency_p99_ms          = optional(number, 1000)
+    period_seconds          = optional(number, 60)
+    evaluation_periods      = optional(number, 3)
+    datapoints_to_alarm     = optional(number)
+    actions                 = optional(list(string), [])
   })
   default = {}
 
   validation {
-    condition     = var.alarms.errors_5xx_threshold >= 0 && var.alarms.latency_p99_ms > 0 && var.alarms.evaluation_periods >= 1
-    error_message = "alarms thresholds must be positive and evaluation_periods at least 1."
+    condition     = var.alarms.errors_5xx_rate_percent > 0 && var.alarms.errors_5xx_rate_percent <= 100 && var.alarms.latency_p99_ms > 0
+    error_message = "alarms.errors_5xx_rate_percent must be in (0, 100] and alarms.latency_p99_ms positive."
+  }
+
+  validation {
+    condition     = var.alarms.evaluation_periods >= 1 && (var.alarms.datapoints_to_alarm == null ? true : var.alarms.datapoints_to_alarm >= 1 && var.alarms.datapoints_to_alarm <= var.alarms.evaluation_periods)
+    error_message = "alarms.evaluation_periods must be at least 1 and datapoints_to_alarm between 1 and evaluation_periods."
   }
 
   validation {
     condition     = contains([10, 30, 60], var.alarms.period_seconds) || (var.alarms.period_seconds >= 60 && var.alarms.period_seconds % 60 == 0)
     error_message = "alarms.period_seconds must be 10, 30 or a multiple of 60."
+  }
+
+  validation {
+    condition     = var.alarms.period_seconds * var.alarms.evaluation_periods <= 86400
+    error_message = "alarms.period_seconds times evaluation_periods must not exceed one day (a CloudWatch limit)."
   }
 }
 

@@ -29,6 +29,9 @@ COMMANDS: tuple[str, ...] = (
     "comment",
     "changed",
     "policy",
+    "train",
+    "artifact",
+    "traffic",
     "docs",
     "demo",
 )

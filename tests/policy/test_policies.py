@@ -92,6 +92,7 @@ def destroyed(rtype: str, what: str, reason: str) -> str:
         ("s3_pass", "dev"),
         ("instance_types_pass", "dev"),
         ("destroy_pass", "prod"),
+        ("artifacts_pass", "prod"),
     ],
 )
 def test_passing_plans(fixture: str, env: str) -> None:
@@ -371,3 +372,27 @@ def test_only_deny_uses_conftest_rule_names() -> None:
                 assert line.startswith("deny contains "), f"{path.name}:{number}: {line}"
         assert "package main" in path.read_text(), path.name
         assert "import rego.v1" in path.read_text(), path.name
+
+
+FAULTY = (
+    "model artifact is fault-injected (artifact_fault = {}) or has no mlops provenance; "
+    "prod serves only artifacts built by `mlops train` without --fault and published with "
+    "`mlops artifact push`"
+)
+
+
+def test_artifacts_fail_in_prod_only() -> None:
+    assert check(load("artifacts_fail"), "prod") == [
+        ("artifacts", "aws_sagemaker_model.canary", FAULTY.format("error-rate=0.5")),
+        ("artifacts", "aws_sagemaker_model.handmade", FAULTY.format("unknown")),
+    ]
+
+
+def test_artifacts_rule_follows_the_tier_when_given() -> None:
+    """data.context.tier (environments as data) decides, not the env's name."""
+    plan = load("artifacts_fail")
+    data = policy.build_data(POLICIES.data, "prod", ())
+    data["context"]["tier"] = "staging"
+    assert policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY)) == ()
+    data["context"]["tier"] = "prod"
+    assert len(policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY))) == 2

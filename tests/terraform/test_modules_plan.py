@@ -61,13 +61,33 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
+# Objects a fixture root reads at plan time (data sources), put into the worker's embedded
+# S3 before it is planned: module -> bucket -> key -> S3 user metadata.
+FIXTURE_OBJECTS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
+    "sagemaker_endpoint": {"mlops-demo-fixture-artifacts": {
+        "models/v1/model.tar.gz": {"mlops-fault": "none", "mlops-sha256": "1" * 64},
+        "models/v2/model.tar.gz": {"mlops-fault": "error-rate=0.5", "mlops-sha256": "2" * 64},
+    }},
+}
+
+
+def _put_fixture_objects(cloud: Any, module: str) -> None:
+    s3 = cloud.client("s3")
+    for bucket, objects in FIXTURE_OBJECTS.get(module, {}).items():
+        s3.create_bucket(Bucket=bucket)
+        for key, metadata in objects.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=b"a model.tar.gz", Metadata=metadata)
+
+
 @pytest.fixture(scope="module")
-def root(workspace: Path, tf_env: dict[str, str]) -> Callable[[str], tftest.TerraformTest]:
+def root(workspace: Path, tf_env: dict[str, str],
+         cloud: Any) -> Callable[[str], tftest.TerraformTest]:
     """root(module) -> the initialised fixture root for that module (init once)."""
     cache: dict[str, tftest.TerraformTest] = {}
 
     def get(module: str) -> tftest.TerraformTest:
         if module not in cache:
+            _put_fixture_objects(cloud, module)
             tf = tftest.TerraformTest(workspace / "tests" / "terraform" / "fixtures" / module,
                                       binary=tf_env["TERRAFORM"], env=tf_env)
             tf.setup()
