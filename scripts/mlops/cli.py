@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "cloud",
     "toolchain",
     "bootstrap",
+    "env",
     "oidc",
     "plan",
     "apply",
@@ -31,6 +32,9 @@ COMMANDS: tuple[str, ...] = (
     "comment",
     "changed",
     "policy",
+    "train",
+    "artifact",
+    "traffic",
     "docs",
     "demo",
 )

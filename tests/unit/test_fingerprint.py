@@ -239,6 +239,34 @@ def test_header_version_2_round_trips_fingerprint_commit_and_items() -> None:
     assert f"fingerprint `{summary.fingerprint[:12]}`" in body
 
 
+def test_header_version_2_records_every_env_whatever_the_promotion_order() -> None:
+    """Sections follow mlops.yaml's promotion order (issue 7); the header still records
+    each env's fingerprint and commit, and reads back the same for every env."""
+    order = ("dev", "qa", "staging", "prod", "prod-eu")
+    summaries = {env: summarize(base_plan(), env, commit=f"{i}" * 40)
+                 for i, env in enumerate(("prod-eu", "dev", "prod", "qa", "staging"))}
+    body = render([PlanInput(s) for s in summaries.values()], order=order,
+                  production=("prod", "prod-eu"))
+    sections = [line.split(" ")[1] for line in body.splitlines() if line.startswith("### ")]
+    assert sections == list(order), sections
+    reviewed = comment.reviewed_plans(body)
+    assert {e: (r.fingerprint, r.commit) for e, r in reviewed.items()} == {
+        e: (s.fingerprint, s.commit) for e, s in summaries.items()}
+    # The env is part of what is fingerprinted: one plan, two envs, two fingerprints.
+    assert reviewed["prod"].fingerprint != reviewed["prod-eu"].fingerprint
+
+
+def test_a_notice_warns_of_production_by_tier() -> None:
+    plan = base_plan()  # has a replacement and a delete
+    notice = comment.notice_section(PlanInput(summarize(plan, "prod-eu")), title="changed",
+                                    details=["changed: aws_s3_bucket.data"],
+                                    production=("prod-eu",))
+    assert "**prod-eu**" in notice and "in **production**" in notice, notice
+    plain = comment.notice_section(PlanInput(summarize(plan, "prod-eu")), title="changed",
+                                   details=[])
+    assert "in **production**" not in plain, plain
+
+
 def test_header_version_1_still_parses() -> None:
     body = (comment.MARKER + '\n<!-- mlops:plans {"plans":{"dev":{"hash":"' + "a" * 64
             + '","status":"ok"}},"v":1} -->\nold comment')

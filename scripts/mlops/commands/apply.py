@@ -48,7 +48,8 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "apply", help="apply an env on merge, only if its plan is the one reviewed on the PR",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, help="env root to apply")
+    parser.add_argument("--env", required=True,
+                        help="env root to apply (a name from `mlops env list`)")
     parser.add_argument("--plan", type=Path,
                         help="apply the saved plan in this directory (from `mlops plan`) "
                              "instead of planning now; it passes the same guard")
@@ -232,6 +233,7 @@ def report_changed(ctx: context.Context, env_name: str, plan_dir: Path,
         details=[*diff.lines(), "Approve the apply in the protected environment, or open a "
                                 "new pull request."] + ([f"Run: {run_url(ctx.env)}"]
                                                         if run_url(ctx.env) else []),
+        production=[s.name for s in ctx.config.specs if s.tier == "prod"],
         masker=ctx.masker())
     actions.step_summary(ctx.env, notice)
     if review.comment_id is not None and review.pull is not None:
@@ -258,7 +260,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              "--plan takes a directory written by `mlops plan`",
                              f"run `mlops plan --env {args.env} --out {args.plan}` first")
         check_plan_env(args.plan, args.env)
-    backend = ctx.backend_config()  # the state bucket exists (else: bootstrap first)
+    # The credentials are of the env's account and its state bucket exists (else: bootstrap).
+    ctx.backend_config(args.env)
     if not commit and not args.allow_unreviewed:
         raise MlopsError("cannot tell which commit is being applied",
                          "neither --commit nor GITHUB_SHA is set, and this is no git checkout",
@@ -274,12 +277,12 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     if args.plan is not None:
         plan_dir = args.plan
-        tf = init_env(ctx, args.env, backend)
+        tf = init_env(ctx, args.env)
     else:
         plan_dir = args.out or default_out(ctx, args.env)
         plan_env(ctx, args.env, plan_dir, commit=commit, lock_timeout=args.lock_timeout)
         print((plan_dir / "plan.txt").read_text())
-        tf = init_env(ctx, args.env, backend)
+        tf = init_env(ctx, args.env)
     summary = load_summary(plan_dir)
     if summary.status != "ok":
         raise MlopsError(f"the plan in {plan_dir} failed", summary.error[:2000],

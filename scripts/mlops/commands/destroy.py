@@ -1,7 +1,8 @@
 """`mlops destroy --env ENV --confirm ENV [--allow-protected]`: destroy an env, guarded.
 
-- It refuses unless --confirm repeats the env name, and refuses a protected env (prod)
-  unless --allow-protected is given too.
+- It refuses unless --confirm repeats the env name, and refuses a protected env
+  (`protected` in mlops.yaml; by default every env of the prod tier) unless
+  --allow-protected is given too.
 - It plans the destroy first and shows it, then applies exactly that saved destroy plan
   under the state lock (Terraform's, with the lock timeout). It only ever touches the env
   root's own state: bootstrap/ (state bucket, OIDC provider, roles) lives in another state
@@ -28,7 +29,6 @@ from mlops.commands.apply import (
     run_url,
 )
 from mlops.commands.plan import default_out, detect_commit, init_env, plan_env
-from mlops.core import protection
 from mlops.core.deployments import Record
 from mlops.errors import MlopsError
 
@@ -37,11 +37,12 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "destroy", help="destroy an env root, after showing the destroy plan",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, help="env root to destroy")
+    parser.add_argument("--env", required=True,
+                        help="env root to destroy (a name from `mlops env list`)")
     parser.add_argument("--confirm", metavar="ENV", default="",
                         help="repeat the env name: destroying is not undoable")
     parser.add_argument("--allow-protected", action="store_true",
-                        help="also needed to destroy a protected env (prod)")
+                        help="also needed to destroy a protected env (mlops.yaml; prod by default)")
     parser.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT,
                         help="how long Terraform waits for the state lock (default 5m)")
     parser.add_argument("--out", type=Path,
@@ -57,10 +58,12 @@ def check_allowed(ctx: context.Context, env_name: str, confirm: str,
             + (f" (got {confirm!r})" if confirm else ""),
             "destroying is not undoable; nothing was changed",
             f"re-run as `mlops destroy --env {env_name} --confirm {env_name}`")
-    if protection.is_protected(ctx.config, env_name) and not allow_protected:
+    spec = ctx.config.env(env_name)
+    if spec.protected and not allow_protected:
         raise MlopsError(
             f"refusing to destroy {env_name}: it is a protected env",
-            "protected envs (prod) serve real traffic and hold real data",
+            f"protected envs serve real traffic and hold real data ({env_name}: tier "
+            f"{spec.tier}, protected in mlops.yaml)",
             f"if you really mean it: `mlops destroy --env {env_name} --confirm {env_name} "
             "--allow-protected`")
 

@@ -9,7 +9,8 @@ The comment is a data format:
                                                      stale-plan guard (reviewed_plans); version
                                                      1 headers (hash and status only) parse too
 The rest is for people: totals, destroy/replace warnings first, then one section per env
-(dev, staging, prod, then others alphabetically).
+in the promotion order the caller passes (`order`; envs it does not name follow,
+alphabetically). Envs of the prod tier (`production`) get the production warnings.
 
 Size: GitHub rejects comment bodies over 65,536 characters. We count UTF-8 bytes (never fewer
 than characters) and fit the body by shortening, in order: the text plans (head and tail are
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlops.core import cost
@@ -35,8 +36,6 @@ HEADER_VERSION = 2
 HEADER_VERSIONS = (1, 2)  # what parse back accepts
 HEADER_BUDGET = 24_000  # bytes; the per-change digests give way first
 MAX_BODY = 65536
-ENV_ORDER = ("dev", "staging", "prod")
-PROD_ENVS = frozenset({"prod", "production"})
 
 LABEL_NO_CHANGES = "plan:no-changes"
 LABEL_CHANGES = "plan:changes"
@@ -82,8 +81,9 @@ def size(body: str) -> int:
     return len(body.encode("utf-8"))
 
 
-def env_sort_key(env: str) -> tuple[int, str]:
-    return (ENV_ORDER.index(env) if env in ENV_ORDER else len(ENV_ORDER), env)
+def env_sort_key(env: str, order: Sequence[str]) -> tuple[int, str]:
+    """Envs in `order` (the promotion order) first, then any other alphabetically."""
+    return (order.index(env) if env in order else len(order), env)
 
 
 def run_url(server_url: str | None, repository: str | None, run_id: str | None) -> str | None:
@@ -251,10 +251,6 @@ def _counts_text(s: PlanSummary) -> str:
     return ", ".join(parts) if parts else "no changes"
 
 
-def _is_prod(env: str) -> bool:
-    return env in PROD_ENVS
-
-
 # ---------------------------------------------------------------- sections
 
 
@@ -276,7 +272,7 @@ def _policy_alerts(plans: Sequence[PlanInput], cap: int) -> list[str]:
     return out
 
 
-def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
+def _alerts(summaries: Sequence[PlanSummary], cap: int, production: frozenset[str]) -> list[str]:
     """Failed plans and destroys/replacements, worst first. Never cut for size."""
     out: list[str] = []
     for s in summaries:
@@ -284,7 +280,7 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
             out += ["> [!CAUTION]", f"> ❌ **{s.env}**: the plan failed, see its section below.",
                     ""]
     def severity(s: PlanSummary) -> int:  # prod, then data/serving anywhere, then the rest
-        return 0 if _is_prod(s.env) else 1 if s.critical else 2
+        return 0 if s.env in production else 1 if s.critical else 2
 
     for s in sorted(summaries, key=severity):  # stable: env order within a severity
         destroys = s.destroys
@@ -296,9 +292,9 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
         what = " and ".join(p for p in (f"destroys {_plural(n_del, 'resource')}" if n_del else "",
                                         f"replaces {_plural(n_rep, 'resource')}" if n_rep else "")
                             if p)
-        if critical or _is_prod(s.env):
+        if critical or s.env in production:
             why = []
-            if _is_prod(s.env):
+            if s.env in production:
                 why.append("in **production**")
             data = sum(r.critical == "data" for r in critical)
             serving = sum(r.critical == "serving" for r in critical)
@@ -378,7 +374,8 @@ def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
 
 
 def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
-             row_limit: int | None, link: str | None, masker: Masker) -> list[str]:
+             row_limit: int | None, link: str | None, masker: Masker,
+             production: frozenset[str]) -> list[str]:
     s = inp.summary
     if s.status == "failed":
         out = [f"### {s.env} · ❌ plan failed", ""]
@@ -387,7 +384,7 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
                 "</details>", ""]
         return out
     if s.destroys:
-        badge = "🛑" if s.critical or _is_prod(s.env) else "⚠️"
+        badge = "🛑" if s.critical or s.env in production else "⚠️"
     elif s.has_changes:
         badge = "🟡"
     else:
@@ -467,7 +464,7 @@ class _Layout:
 
 
 def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout: _Layout,
-              link: str | None, masker: Masker) -> str:
+              link: str | None, masker: Masker, production: frozenset[str]) -> str:
     summaries = [p.summary for p in plans]
     totals = summaries[0].counts
     for s in summaries[1:]:
@@ -481,7 +478,7 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     blocked = [p.summary.env for p in plans if p.policy]
     if blocked:
         headline += f" · 🚫 policy violations in {', '.join(blocked)}"
-    if any(s.destroys and (s.critical or _is_prod(s.env)) for s in ok) or blocked:
+    if any(s.destroys and (s.critical or s.env in production) for s in ok) or blocked:
         icon = "🛑"
     elif any(s.destroys for s in ok) or failed:
         icon = "⚠️"
@@ -494,10 +491,10 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
         lines.append(f"**Cost change:** {cost.total(all_cost).render()}")
     lines.append("")
     lines += _policy_alerts(plans, layout.alert_cap)
-    lines += _alerts(summaries, layout.alert_cap)
+    lines += _alerts(summaries, layout.alert_cap, production)
     for p in plans:
         lines += _section(p, texts[p.summary.env], layout.text_budgets[p.summary.env],
-                          layout.row_limit, link, masker)
+                          layout.row_limit, link, masker, production)
     footer = ("Full plans (`plan.txt`, `plan.json`) are in the "
               + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
               + ".")
@@ -528,9 +525,11 @@ def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
     return budgets
 
 
-def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
+def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
+           production: Collection[str] = (), masker: Masker | None = None,
            run_link: str | None = None, limit: int = MAX_BODY) -> str:
-    """The comment body for these plans, never over `limit` (UTF-8 bytes)."""
+    """The comment body for these plans, never over `limit` (UTF-8 bytes). Sections follow
+    `order` (mlops.yaml's promotion order); `production` are the envs of the prod tier."""
     if not plans:
         raise ValueError("no plans to render")
     masker = masker or Masker()
@@ -539,7 +538,8 @@ def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
         if not ENV_RE.match(p.summary.env) or p.summary.env in seen:
             raise ValueError(f"env {p.summary.env!r} is invalid or appears twice")
         seen.add(p.summary.env)
-    ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env))
+    ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env, list(order)))
+    prod = frozenset(production)
     texts = {p.summary.env: [_diff_line(line) for line in
                              masker.mask(p.text_plan.rstrip("\n")).splitlines()]
              if p.text_plan.strip() and p.summary.status == "ok" else []
@@ -547,7 +547,7 @@ def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
     envs = list(texts)
 
     def build(layout: _Layout) -> str:
-        return _assemble(ordered, texts, layout, run_link, masker)
+        return _assemble(ordered, texts, layout, run_link, masker, prod)
 
     full = _Layout({e: None for e in envs}, None, MAX_ALERT_ADDRESSES)
     body = build(full)
@@ -627,11 +627,13 @@ def with_notice(body: str, notice: str, *, limit: int = MAX_BODY) -> str:
 
 
 def notice_section(plan: PlanInput, *, title: str, details: Sequence[str],
-                   masker: Masker | None = None, limit: int = 30_000) -> str:
+                   production: Collection[str] = (), masker: Masker | None = None,
+                   limit: int = 30_000) -> str:
     """A notice: a caution alert with `title` and `details`, then the new plan's section
-    (rendered like a comment section, without marker or header), within `limit` bytes."""
+    (rendered like a comment section, without marker or header), within `limit` bytes.
+    `production` are the envs of the prod tier, as for render."""
     masker = masker or Masker()
-    rendered = render([plan], masker=masker, limit=max(limit, 4000))
+    rendered = render([plan], production=production, masker=masker, limit=max(limit, 4000))
     section = rendered.split("\n", 2)[2] if rendered.count("\n") >= 2 else ""
     lines = ["> [!CAUTION]", f"> ⛔ {masker.mask(title)}"]
     lines += [f"> - {masker.mask(d)}" for d in details]
