@@ -6,8 +6,12 @@ module decides and explains. Paths are repository-relative POSIX paths.
 
 A changed path is classified by the first matching rule in PATH_RULES:
 
-- docs (`*.md`, `docs/`) and files no plan reads (`bootstrap/`, `k8s/`, `tests/`, ...)
+- docs (`*.md`, `docs/`) and files no plan reads (`bootstrap/`, `tests/`, ...)
   affect nothing;
+- `k8s/` and `policies/k8s/` are the Kubernetes manifests, reviewed with their own diff
+  (`mlops k8s diff`), never a Terraform plan: `k8s/overlays/<env>/` and
+  `k8s/clusters/<env>/` affect that env's manifests, the rest of `k8s/` (the base) and the
+  Kubernetes policies every env's (`Decision.k8s`);
 - `envs/<env>/...` affects that env only;
 - `modules/...` affects every env whose root calls that module, directly or through
   other local modules (env -> modules/a -> ../b: a change to b affects the env);
@@ -134,6 +138,8 @@ class Kind(Enum):
     ENV = "env"  # envs/<env>/...: that env
     MODULE = "module"  # modules/...: the envs that use the module
     ALL = "all"  # every env
+    K8S_ENV = "k8s-env"  # k8s/overlays/<env>/..., k8s/clusters/<env>/...: that env's manifests
+    K8S_ALL = "k8s-all"  # the Kubernetes base and policies: every env's manifests
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,13 @@ PATH_RULES: tuple[PathRule, ...] = (
         Kind.NONE,
         "bootstrap/ is applied by hand once per account, never by the env pipelines",
     ),
-    PathRule(("k8s/*",), Kind.NONE, "Kubernetes manifests have their own pipeline"),
+    PathRule(("k8s/overlays/*", "k8s/clusters/*"), Kind.K8S_ENV, "Kubernetes manifests"),
+    PathRule(
+        ("k8s/*", "policies/k8s/*"),
+        Kind.K8S_ALL,
+        "the Kubernetes base or policies, which every env's manifests use (no Terraform "
+        "plan reads them)",
+    ),
     PathRule(("tests/*", "bench/*"), Kind.NONE, "tests and benchmarks; no plan reads them"),
     PathRule(
         ("package.json", "package-lock.json", "scripts/tools/*", ".ci/*"),
@@ -196,30 +208,40 @@ FALLBACK_REASON = (
 
 @dataclass(frozen=True)
 class Reason:
-    """Why one changed path affects the envs it does."""
+    """Why one changed path affects the envs it does (Terraform plans, or Kubernetes
+    manifests: `k8s_envs`)."""
 
     path: str
     envs: tuple[str, ...]
     why: str
+    k8s_envs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Decision:
     envs: tuple[str, ...]  # in the order given: the promotion order
     reasons: tuple[Reason, ...]  # one per changed path, in input order
+    k8s: tuple[str, ...] = ()  # the envs whose Kubernetes manifests change, same order
 
     def as_matrix(self) -> dict[str, list[str]]:
-        return {"envs": list(self.envs)}
+        """`envs`: the Terraform roots to plan; `k8s`: the envs whose rendered manifests
+        to diff (`mlops k8s diff`). Both in promotion order."""
+        return {"envs": list(self.envs), "k8s": list(self.k8s)}
 
     def explain(self) -> str:
         if not self.reasons:
             return "no changed files: no env affected"
         lines = []
         for reason in self.reasons:
-            target = ", ".join(reason.envs) if reason.envs else "no env"
+            if reason.k8s_envs:
+                target = "Kubernetes manifests of " + ", ".join(reason.k8s_envs)
+            else:
+                target = ", ".join(reason.envs) if reason.envs else "no env"
             lines.append(f"{reason.path}: {target} ({reason.why})")
         summary = ", ".join(self.envs) if self.envs else "none"
         lines.append(f"=> envs to plan: {summary}")
+        if self.k8s:
+            lines.append(f"=> Kubernetes manifests to diff: {', '.join(self.k8s)}")
         return "\n".join(lines)
 
 
@@ -230,9 +252,11 @@ def match_rule(path: str, rules: Sequence[PathRule] = PATH_RULES) -> PathRule | 
     return None
 
 
-def _env_for(path: str) -> str:
+def _env_for(path: str, depth: int = 1) -> str:
+    """The path component at `depth` (envs/<env>/..., k8s/overlays/<env>/...), when the
+    path goes deeper than it."""
     parts = path.split("/")
-    return parts[1] if len(parts) > 2 else ""
+    return parts[depth] if len(parts) > depth + 1 else ""
 
 
 def _module_reason(
@@ -282,6 +306,18 @@ def affected_envs(
             reasons.append(Reason(path, (), rule.reason))
         elif rule.kind is Kind.ALL:
             reasons.append(Reason(path, tuple(envs), rule.reason))
+        elif rule.kind is Kind.K8S_ALL:
+            reasons.append(Reason(path, (), rule.reason, k8s_envs=tuple(envs)))
+        elif rule.kind is Kind.K8S_ENV:
+            env = _env_for(path, depth=2)
+            if env in envs:
+                where = path.split("/")[1]
+                reasons.append(Reason(path, (), f"k8s/{where}/{env}: the {env} env's "
+                                      f"{'overlay' if where == 'overlays' else 'Flux objects'}",
+                                      k8s_envs=(env,)))
+            else:
+                reasons.append(Reason(path, (), f"k8s/{path.split('/')[1]}/{env or '?'} is not "
+                                      "an env listed in mlops.yaml"))
         elif rule.kind is Kind.ENV:
             env = _env_for(path)
             if env in envs:
@@ -293,4 +329,6 @@ def affected_envs(
         else:
             reasons.append(_module_reason(path, envs, chains))
     hit = {env for reason in reasons for env in reason.envs}
-    return Decision(tuple(env for env in envs if env in hit), tuple(reasons))
+    k8s_hit = {env for reason in reasons for env in reason.k8s_envs}
+    return Decision(tuple(env for env in envs if env in hit), tuple(reasons),
+                    tuple(env for env in envs if env in k8s_hit))
