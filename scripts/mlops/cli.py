@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "artifact",
     "traffic",
+    "k8s",
     "docs",
     "demo",
 )
