@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "artifact",
     "traffic",
+    "serve",
     "k8s",
     "docs",
     "demo",
