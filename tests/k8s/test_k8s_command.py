@@ -358,3 +358,20 @@ def test_diff_of_a_new_env_and_of_no_change(repo: Path, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     document = json.loads((tmp_path / "n" / "k8s.json").read_text())
     assert len(document["added"]) == 14 and document["removed"] == []
+
+
+def test_the_pr_comment_shows_the_kubernetes_section(repo: Path, tmp_path: Path) -> None:
+    """The workflow's path: `mlops k8s diff --out plans/<env>` in the k8s job, then
+    `mlops comment render plans/*` (a Kubernetes-only directory is enough)."""
+    edit(repo / "k8s/overlays/staging/sizing.yaml", "maxReplicas: 4", "maxReplicas: 8")
+    git(repo, "commit", "-qam", "staging scales further")
+    plans = tmp_path / "plans"
+    for env in ("staging", "prod"):
+        assert mlops(repo, "k8s", "diff", "--env", env, "--base", "HEAD~1", "--out",
+                     str(plans / env)).code == 0
+    result = mlops(repo, "comment", "render", str(plans / "prod"), str(plans / "staging"))
+    assert result.code == 0, result.err
+    assert "## ☸️ Kubernetes manifests · `staging` `prod`" in result.out
+    assert "### ☸️ staging · 🟡 1 changed" in result.out
+    assert "-  maxReplicas: 4\n+  maxReplicas: 8" in result.out
+    assert "### ☸️ prod · ✅ rendered manifests unchanged" in result.out

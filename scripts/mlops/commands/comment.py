@@ -2,6 +2,8 @@
 
 A plan directory (written by `mlops plan --out DIR`) holds summary.json, plan.json, plan.txt,
 for a failed plan error.txt, and once the gate ran (`mlops policy check`) policy.json.
+A directory may also (or only) hold k8s.json, the env's rendered-manifest diff written by
+`mlops k8s diff --out DIR`: it becomes the env's Kubernetes section.
 This command reads them, asks core.comment for the body, and, for `post`, writes it to
 the step summary, the PR comment and the PR's label.
 """
@@ -134,28 +136,52 @@ def read_policy(path: Path, masker: Masker) -> tuple[comment.PolicyFinding, ...]
                  for v in violations if isinstance(v, dict))
 
 
+K8S_DIFF_FILE = "k8s.json"  # written by `mlops k8s diff --out DIR`
+PLAN_FILES = ("summary.json", "plan.json", "error.txt")
+
+
+def read_manifest_diff(path: Path) -> comment.ManifestDiffInput:
+    """An env's Kubernetes section from k8s.json (`mlops k8s diff`)."""
+    data = _read_json(path)
+    if not (isinstance(data, dict) and data.get("v") == 1 and isinstance(data.get("env"), str)
+            and isinstance(data.get("diff"), str)):
+        raise MlopsError(f"{path} is not a manifest diff", "it was not written by "
+                         "`mlops k8s diff` (version 1)", "re-run `mlops k8s diff --out DIR`")
+    return comment.ManifestDiffInput(
+        env=data["env"], diff=data["diff"], added=len(data.get("added") or []),
+        changed=len(data.get("changed") or []), removed=len(data.get("removed") or []),
+        error=str(data.get("error") or "") if data.get("status") == "failed" else "")
+
+
 def build_body(plan_dirs: Sequence[Path], env: Mapping[str, str]) -> tuple[str, list[
         plansummary.PlanSummary]]:
     config = load_project_config(env)
     base = Masker(patterns=masking.compile_patterns(config.mask_patterns))
     prices = load_prices()
     inputs: list[comment.PlanInput] = []
+    manifests: list[comment.ManifestDiffInput] = []
     masker = base
     for directory in plan_dirs:
+        k8s_diff = directory / K8S_DIFF_FILE
+        if k8s_diff.is_file():
+            manifests.append(read_manifest_diff(k8s_diff))
+            if not any((directory / name).is_file() for name in PLAN_FILES):
+                continue  # a Kubernetes-only directory
         plan_input, dir_masker = read_plan_dir(directory, base, prices)
         inputs.append(plan_input)
         masker = masker.with_literals(dir_masker.literals)
-    envs = [p.summary.env for p in inputs]
-    duplicates = sorted({e for e in envs if envs.count(e) > 1})
-    if duplicates:
-        raise MlopsError(f"more than one plan directory for env {', '.join(duplicates)}",
-                         "the comment has one section per environment",
-                         "pass one plan directory per environment")
+    for what, envs in (("plan directory", [p.summary.env for p in inputs]),
+                       ("manifest diff (k8s.json)", [m.env for m in manifests])):
+        duplicates = sorted({e for e in envs if envs.count(e) > 1})
+        if duplicates:
+            raise MlopsError(f"more than one {what} for env {', '.join(duplicates)}",
+                             "the comment has one section per environment",
+                             f"pass one {what} per environment")
     link = comment.run_url(env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
                            env.get("GITHUB_RUN_ID"))
     production = [s.name for s in config.specs if s.tier == "prod"]
     body = comment.render(inputs, order=config.envs, production=production, masker=masker,
-                          run_link=link)
+                          run_link=link, manifests=manifests)
     return body, [p.summary for p in inputs]
 
 

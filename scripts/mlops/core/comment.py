@@ -6,11 +6,15 @@ The comment is a data format:
                                                      step's stale-plan guard (parse_comment)
 The rest is for people: totals, destroy/replace warnings first, then one section per env
 in the promotion order the caller passes (`order`; envs it does not name follow,
-alphabetically). Envs of the prod tier (`production`) get the production warnings.
+alphabetically). Envs of the prod tier (`production`) get the production warnings. Then,
+when the change touches Kubernetes manifests, a Kubernetes section per env: the unified
+diff of the rendered manifests (`mlops k8s diff`, Secret values already redacted), so
+Terraform and Kubernetes changes are reviewed in one place.
 
 Size: GitHub rejects comment bodies over 65,536 characters. We count UTF-8 bytes (never fewer
-than characters) and fit the body by shortening, in order: the text plans (head and tail are
-kept), then the tables. The headline, the counts and the warnings are never cut.
+than characters) and fit the body by shortening, in order: the text plans and manifest diffs
+(one shared budget; head and tail are kept), then the tables. The headline, the counts and
+the warnings are never cut.
 """
 
 from __future__ import annotations
@@ -67,6 +71,19 @@ class PlanInput:
     summary: PlanSummary
     text_plan: str = ""
     policy: tuple[PolicyFinding, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ManifestDiffInput:
+    """One env's Kubernetes section: what `mlops k8s diff` wrote (k8s.json). `error` is set
+    when rendering failed; `diff` is "" when the rendered manifests do not change."""
+
+    env: str
+    diff: str = ""
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    error: str = ""
 
 
 def size(body: str) -> int:
@@ -167,14 +184,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def _clip(line: str) -> str:
+    if len(line) > MAX_LINE:
+        line = line[:MAX_LINE] + f" … ({len(line) - MAX_LINE:,} characters clipped)"
+    return line
+
+
 def _diff_line(line: str) -> str:
     """Move a leading +, - or ~ to column 0 so GitHub's `diff` highlighting colours it."""
     match = re.match(r"^( +)([-+~])(.*)$", line)
     if match:
         line = match.group(2) + match.group(1) + match.group(3)
-    if len(line) > MAX_LINE:
-        line = line[:MAX_LINE] + f" … ({len(line) - MAX_LINE:,} characters clipped)"
-    return line
+    return _clip(line)
 
 
 def _counts_text(s: PlanSummary) -> str:
@@ -280,7 +301,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], limit: int | N
     return out
 
 
-def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
+def _text_excerpt(lines: Sequence[str], budget: int | None,
+                  source: str = "plan.txt") -> str | None:
     """The text plan, whole or head + tail within `budget` bytes; None to omit it."""
     whole = "\n".join(lines)
     if budget is None or size(whole) <= budget:
@@ -306,8 +328,8 @@ def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
         used += size(line) + 1
     tail.reverse()
     cut = len(lines) - len(head) - len(tail)
-    note = (f"… {cut:,} of {len(lines):,} lines cut here to fit the comment; the full plan "
-            "is plan.txt in the workflow run's artifacts …")
+    note = (f"… {cut:,} of {len(lines):,} lines cut here to fit the comment; the whole text "
+            f"is {source} in the workflow run's artifacts …")
     return "\n".join([*head, note, *tail])
 
 
@@ -387,6 +409,32 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
     return out
 
 
+def _manifest_section(m: ManifestDiffInput, lines: Sequence[str], budget: int | None,
+                      link: str | None, masker: Masker) -> list[str]:
+    if m.error:
+        return [f"### ☸️ {m.env} · ❌ render failed", "",
+                _fence(masker.mask(m.error), "text"), ""]
+    if not lines:
+        return [f"### ☸️ {m.env} · ✅ rendered manifests unchanged", ""]
+    counts = ", ".join(f"{n:,} {word}" for n, word in ((m.changed, "changed"),
+                                                        (m.added, "added"),
+                                                        (m.removed, "removed")) if n)
+    out = [f"### ☸️ {m.env} · 🟡 {counts or 'changed'}", ""]
+    excerpt = _text_excerpt(lines, budget, "k8s.json")
+    if excerpt is None:
+        out += [_cut_note(len(lines), "lines of the manifest diff", link).replace(
+            "cut to fit", "omitted to fit").replace("the full plan is", "the full diff is"), ""]
+    else:
+        out += [f"<details open><summary>Rendered manifest diff ({_plural(len(lines), 'line')}"
+                ", `kubectl kustomize` base vs head)</summary>", "", _fence(excerpt, "diff"), "",
+                "</details>", ""]
+    return out
+
+
+def _k8s_key(env: str) -> str:
+    return f"k8s:{env}"
+
+
 # ---------------------------------------------------------------- render
 
 
@@ -398,7 +446,38 @@ class _Layout:
 
 
 def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout: _Layout,
-              link: str | None, masker: Masker, production: frozenset[str]) -> str:
+              link: str | None, masker: Masker, production: frozenset[str],
+              manifests: Sequence[ManifestDiffInput] = ()) -> str:
+    summaries = [p.summary for p in plans]
+    lines = [MARKER, header(summaries), ""]
+    lines += _terraform_part(plans, texts, layout, link, masker, production) if plans else []
+    if manifests:
+        k8s_envs = " ".join(f"`{m.env}`" for m in manifests)
+        failed = [m.env for m in manifests if m.error]
+        icon = "⚠️" if failed else "☸️"
+        lines += [f"## {icon} Kubernetes manifests · {k8s_envs}", ""]
+        if failed:
+            lines += ["> [!CAUTION]",
+                      f"> ❌ rendering failed for {', '.join(failed)}: see below.", ""]
+        for m in manifests:
+            lines += _manifest_section(m, texts[_k8s_key(m.env)],
+                                       layout.text_budgets[_k8s_key(m.env)], link, masker)
+    what = ", ".join(part for part, present in (("plans (`plan.txt`, `plan.json`)", plans),
+                                                 ("manifest diffs (`k8s.json`)", manifests))
+                     if present)
+    footer = (f"Full {what} are in the "
+              + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
+              + ".")
+    lines += ["---", f"<sub>{footer} Updated in place by `mlops comment post`; the hidden header "
+              "records each plan's sha256 for the apply step.</sub>"]
+    # Every piece was masked already; one more pass over all but the machine header is
+    # cheap insurance against a piece that was not.
+    return "\n".join([*lines[:2], masker.mask("\n".join(lines[2:]))]) + "\n"
+
+
+def _terraform_part(plans: Sequence[PlanInput], texts: Mapping[str, list[str]],
+                    layout: _Layout, link: str | None, masker: Masker,
+                    production: frozenset[str]) -> list[str]:
     summaries = [p.summary for p in plans]
     totals = summaries[0].counts
     for s in summaries[1:]:
@@ -418,8 +497,7 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
         icon = "⚠️"
     else:
         icon = "📋"
-    lines = [MARKER, header(summaries), "", f"## {icon} Terraform plan · {envs}", "",
-             f"**Total:** {headline}"]
+    lines = [f"## {icon} Terraform plan · {envs}", "", f"**Total:** {headline}"]
     all_cost = [line for s in ok for line in s.cost]
     if all_cost:
         lines.append(f"**Cost change:** {cost.total(all_cost).render()}")
@@ -429,14 +507,7 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     for p in plans:
         lines += _section(p, texts[p.summary.env], layout.text_budgets[p.summary.env],
                           layout.row_limit, link, masker, production)
-    footer = ("Full plans (`plan.txt`, `plan.json`) are in the "
-              + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
-              + ".")
-    lines += ["---", f"<sub>{footer} Updated in place by `mlops comment post`; the hidden header "
-              "records each plan's sha256 for the apply step.</sub>"]
-    # Every piece was masked already; one more pass over all but the machine header is
-    # cheap insurance against a piece that was not.
-    return "\n".join([*lines[:2], masker.mask("\n".join(lines[2:]))]) + "\n"
+    return lines
 
 
 def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
@@ -460,27 +531,34 @@ def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
 
 def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
            production: Collection[str] = (), masker: Masker | None = None,
-           run_link: str | None = None, limit: int = MAX_BODY) -> str:
-    """The comment body for these plans, never over `limit` (UTF-8 bytes). Sections follow
-    `order` (mlops.yaml's promotion order); `production` are the envs of the prod tier."""
-    if not plans:
-        raise ValueError("no plans to render")
+           run_link: str | None = None, limit: int = MAX_BODY,
+           manifests: Sequence[ManifestDiffInput] = ()) -> str:
+    """The comment body for these plans and manifest diffs, never over `limit` (UTF-8
+    bytes). Sections follow `order` (mlops.yaml's promotion order); `production` are the
+    envs of the prod tier."""
+    if not plans and not manifests:
+        raise ValueError("no plans or manifest diffs to render")
     masker = masker or Masker()
-    seen: set[str] = set()
-    for p in plans:
-        if not ENV_RE.match(p.summary.env) or p.summary.env in seen:
-            raise ValueError(f"env {p.summary.env!r} is invalid or appears twice")
-        seen.add(p.summary.env)
+    for names in ([p.summary.env for p in plans], [m.env for m in manifests]):
+        seen: set[str] = set()
+        for name in names:
+            if not ENV_RE.match(name) or name in seen:
+                raise ValueError(f"env {name!r} is invalid or appears twice")
+            seen.add(name)
     ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env, list(order)))
+    k8s_ordered = sorted(manifests, key=lambda m: env_sort_key(m.env, list(order)))
     prod = frozenset(production)
     texts = {p.summary.env: [_diff_line(line) for line in
                              masker.mask(p.text_plan.rstrip("\n")).splitlines()]
              if p.text_plan.strip() and p.summary.status == "ok" else []
              for p in ordered}
+    texts.update({_k8s_key(m.env): [_clip(line) for line in
+                                    masker.mask(m.diff.rstrip("\n")).splitlines()]
+                  if m.diff.strip() and not m.error else [] for m in k8s_ordered})
     envs = list(texts)
 
     def build(layout: _Layout) -> str:
-        return _assemble(ordered, texts, layout, run_link, masker, prod)
+        return _assemble(ordered, texts, layout, run_link, masker, prod, k8s_ordered)
 
     full = _Layout({e: None for e in envs}, None, MAX_ALERT_ADDRESSES)
     body = build(full)
