@@ -483,3 +483,27 @@ def test_zizmor_reports_bad_workflows(tmp_path: Path) -> None:
     idents = {f["ident"] for f in json.loads(result.stdout or "[]")}
     assert result.returncode != 0
     assert {"artipacked", "template-injection", "unpinned-uses"} <= idents, idents
+
+
+def test_pr_k8s_diffs_reach_the_comment_job() -> None:
+    """The k8s job writes k8s.json with `mlops k8s diff --out DIR`, uploads exactly that
+    file as k8s-<env>, and the comment job downloads k8s-* beside the plans; it runs when
+    only manifests changed too, and needs no AWS role."""
+    pr = _pr_jobs()
+    k8s_steps, comment_steps = steps(pr["k8s"]), steps(pr["comment"])
+    assert "id-token" not in pr["k8s"]["permissions"]
+    diff = next(s for s in k8s_steps if mlops_calls(str(s.get("run", "")))[:1]
+                and mlops_calls(str(s["run"]))[0].split()[1:3] == ["k8s", "diff"])
+    argv = shlex.split(mlops_calls(diff["run"])[0])
+    out_dir = argv[argv.index("--out") + 1].replace("$K8S_ENV", "dev")
+    upload = next(s for s in k8s_steps if action(s) == "actions/upload-artifact")
+    assert upload["with"]["path"].replace(" ", "").replace("${{matrix.env}}", "dev") == \
+        f"{out_dir}/k8s.json"
+    assert re.search(r"!\s*cancelled\(\)", str(upload.get("if")))
+    name = upload["with"]["name"].replace(" ", "").replace("${{matrix.env}}", "dev")
+    downloads = [s for s in comment_steps if action(s) == "actions/download-artifact"]
+    (k8s_download,) = [s for s in downloads if fnmatch.fnmatchcase(name, s["with"]["pattern"])]
+    post = next(c for s in comment_steps for c in mlops_calls(str(s.get("run", ""))))
+    assert post.split()[-1] == f"{k8s_download['with']['path']}/*", post
+    assert "k8s" in pr["comment"]["needs"]
+    assert ".k8s[0]" in str(pr["comment"]["if"]), "a manifests-only change gets a comment"
