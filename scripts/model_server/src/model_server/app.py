@@ -6,20 +6,23 @@ A protocol is a function `router(slot) -> APIRouter` registered in
 `protocols.PROTOCOLS` (SageMaker's `/ping` + `/invocations`, and the Open Inference
 Protocol v2 routes). An observer is called once per answered request with a
 RequestRecord: the JSON request log is one, the Prometheus metrics (`GET /metrics`)
-another. Handlers add `rows` and `error` to `request.state`; the middleware does the
-timing, counts the requests in flight, and while the server drains (SIGTERM) asks
-keep-alive clients to close their connection so their next request goes to another pod.
+another. Handlers add `rows` and `error` to `request.state`; the middleware (`Observe`)
+does the timing, counts the requests in flight, and while the server drains (SIGTERM)
+asks keep-alive clients to close their connection so their next request goes to another
+pod.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_server import logs
 from model_server.protocols import DEFAULT_PROTOCOLS, PROTOCOLS
@@ -64,6 +67,56 @@ class InFlight:
             self._count += delta
 
 
+class Observe:
+    """Pure ASGI middleware (no extra task per request, unlike BaseHTTPMiddleware): times
+    each request, counts it in flight, turns an unhandled exception into a JSON 500, adds
+    `Connection: close` while draining, and calls the observers with a RequestRecord."""
+
+    def __init__(self, app: ASGIApp, slot: ModelSlot, in_flight: InFlight,
+                 watchers: tuple[Observer, ...]) -> None:
+        self.app = app
+        self.slot = slot
+        self.in_flight = in_flight
+        self.watchers = watchers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: dict[str, Any] = scope.setdefault("state", {})  # what request.state sets
+        status = 500
+        sent = False
+
+        async def respond(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status, sent = message["status"], True
+                if self.slot.phase == DRAINING:
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"connection", b"close")]}
+            await send(message)
+
+        self.in_flight.add(1)
+        try:
+            await self.app(scope, receive, respond)
+        except Exception as err:  # a bug, not a bad request: answer 500, keep serving
+            state["error"] = f"internal error: {type(err).__name__}: {err}"
+            if not sent:
+                await JSONResponse({"error": state["error"]}, status_code=500)(
+                    scope, receive, respond)
+        finally:
+            self.in_flight.add(-1)
+        record = RequestRecord(
+            method=scope["method"], path=scope["path"],
+            route=getattr(scope.get("route"), "path", OTHER_ROUTE), status=status,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request_bytes=int(state.get("request_bytes", 0)), rows=state.get("rows"),
+            error=state.get("error"))
+        for watch in self.watchers:
+            watch(record)
+
+
 def create_app(slot: ModelSlot, protocols: Sequence[str] = DEFAULT_PROTOCOLS,
                observers: Iterable[Observer] = (log_request,), *,
                metrics: bool = True) -> FastAPI:
@@ -81,35 +134,11 @@ def create_app(slot: ModelSlot, protocols: Sequence[str] = DEFAULT_PROTOCOLS,
 
         registry = Metrics(slot, in_flight)
         watchers.append(registry.observe)
+        slot.batch_observer = registry.observe_batch
 
         @app.get("/metrics")
         async def prometheus() -> Response:
             return Response(registry.exposition(), media_type=CONTENT_TYPE)
 
-    @app.middleware("http")
-    async def observe(request: Request,
-                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        in_flight.add(1)
-        try:
-            response = await call_next(request)
-        except Exception as err:  # a bug, not a bad request: answer 500, keep serving
-            request.state.error = f"internal error: {type(err).__name__}: {err}"
-            response = JSONResponse({"error": request.state.error}, status_code=500)
-        finally:
-            in_flight.add(-1)
-        if slot.phase == DRAINING:
-            response.headers["connection"] = "close"
-        route = request.scope.get("route")
-        record = RequestRecord(
-            method=request.method, path=request.url.path,
-            route=getattr(route, "path", OTHER_ROUTE), status=response.status_code,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            request_bytes=int(getattr(request.state, "request_bytes", 0)),
-            rows=getattr(request.state, "rows", None),
-            error=getattr(request.state, "error", None))
-        for watch in watchers:
-            watch(record)
-        return response
-
+    app.add_middleware(Observe, slot=slot, in_flight=in_flight, watchers=tuple(watchers))
     return app

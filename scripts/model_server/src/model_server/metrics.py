@@ -6,6 +6,8 @@
     model_server_requests_in_flight{model}                        requests being answered
     model_server_ready{model}                                     1 when ready (see state.py)
     model_server_model_info{model, version, sha256}               1: which artifact is served
+    model_server_batch_requests{model}                            requests per model call
+                                                                  (adaptive batching)
 
 `route` is the route template (`/v2/models/{name}/infer`), never the raw path, so a
 client cannot grow the number of series; requests that match no route are `other`.
@@ -49,9 +51,16 @@ class Metrics:
         Gauge("model_server_ready", "1 when the model is loaded and the server is not draining",
               ["model"], registry=self.registry).labels(slot.name).set_function(
             lambda: 1.0 if slot.ready else 0.0)
+        self.batches = Histogram(
+            "model_server_batch_requests", "Requests answered by one model call (adaptive "
+            "batching: 1 when idle, more under load)", ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
         self.info = Gauge("model_server_model_info", "The artifact being served (value 1)",
                           ["model", "version", "sha256"], registry=self.registry)
         self._info_set = False
+
+    def observe_batch(self, requests: int, rows: int) -> None:
+        self.batches.labels(self.slot.name).observe(requests)
 
     def observe(self, record: RequestRecord) -> None:
         model = self.slot.name

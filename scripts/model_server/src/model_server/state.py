@@ -10,14 +10,17 @@ passes, so a pod that is still loading, or that received SIGTERM, gets no new re
 from the Service, while the requests it already has are answered.
 
 Protocol routers read the slot on every request: `slot.predictor()` gives the loaded
-Predictor or raises NotReady (503).
+Predictor or raises NotReady (503); `await slot.predict(rows)` predicts through the
+adaptive batcher (batching.py).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
+from model_server.batching import Batcher, BatchObserver
 from model_server.predictor import Predictor
 
 LOADING, READY, DRAINING, FAILED = "loading", "ready", "draining", "failed"
@@ -32,6 +35,8 @@ class NotReady(Exception):
 class ModelSlot:
     name: str = DEFAULT_NAME
     _predictor: Predictor | None = None
+    _batcher: Batcher | None = None
+    batch_observer: BatchObserver | None = None
     _phase: str = LOADING
     _failure: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -63,6 +68,7 @@ class ModelSlot:
 
     def loaded(self, predictor: Predictor) -> None:
         with self._lock:
+            self._batcher = Batcher(predictor, observer=self.batch_observer)
             self._predictor = predictor
             if self._phase == LOADING:
                 self._phase = READY
@@ -77,6 +83,12 @@ class ModelSlot:
         with self._lock:
             if self._phase in (LOADING, READY):
                 self._phase = DRAINING
+
+    async def predict(self, rows: list[list[float]]) -> list[Any]:
+        """Predictions through the batcher (NotReady, RequestError, ModelFailure)."""
+        self.predictor()
+        assert self._batcher is not None
+        return await self._batcher.predict(rows)
 
     def predictor(self) -> Predictor:
         found = self._predictor

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from model_server.predictor import (
     ModelFailure,
@@ -38,11 +37,11 @@ def router(slot: ModelSlot) -> APIRouter:
     @api.post("/invocations")
     async def invocations(request: Request) -> Response:
         try:
-            predictor = slot.predictor()
+            slot.predictor()  # 503 while loading, before reading the body
             kind = response_type(request.headers.get("accept"))
             rows = parse(await read_body(request), request.headers.get("content-type"))
             request.state.rows = len(rows)
-            predictions = await run_in_threadpool(predictor.predict, rows)
+            predictions = await slot.predict(rows)
         except NotReady as err:
             return _error(request, 503, str(err))
         except RequestError as err:

@@ -34,7 +34,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from model_server import __version__
 from model_server.predictor import JSON, ModelFailure, Predictor, RequestError, media_type
@@ -222,7 +221,7 @@ def router(slot: ModelSlot) -> APIRouter:
                                         f"inference request is {JSON}")
             rows, echo = parse_infer(await read_body(request), predictor.manifest.n_features)
             request.state.rows = len(rows)
-            predictions = await run_in_threadpool(predictor.predict, rows)
+            predictions = await slot.predict(rows)
         except NotReady as err:
             return error(request, 503, str(err))
         except RequestError as err:
