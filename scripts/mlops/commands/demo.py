@@ -2,8 +2,9 @@
 
 Starts its own embedded AWS on a free port (leaving any `mlops cloud up` server alone),
 applies bootstrap/, plans envs/dev, runs the policy gate and renders the PR comment for
-that real plan, applies it, shows the outputs, re-plans to prove zero drift, destroys
-everything and stops the cloud. Whatever fails, the cloud is stopped, so nothing is left
+that real plan, applies it, shows the outputs, re-plans to prove zero drift, serves the
+trained model locally on the SageMaker and OIP v2 routes (`mlops serve`), checks every
+Kubernetes overlay (`mlops k8s check`), destroys everything and stops the cloud. Whatever fails, the cloud is stopped, so nothing is left
 behind: the embedded AWS keeps its state in memory only.
 """
 
@@ -16,7 +17,9 @@ from typing import Any
 
 from mlops import cli, context, ui
 from mlops.commands.bootstrap import apply_bootstrap
+from mlops.commands.k8s import demo_check
 from mlops.commands.plan import default_out, init_env, plan_env
+from mlops.commands.serve import demo_serve
 from mlops.errors import MlopsError
 from mlops.localcloud import control
 from mlops.settings import Settings
@@ -78,6 +81,8 @@ def story(ctx: context.Context, *, keep: bool) -> None:
                          "a second plan should show no changes (zero drift)",
                          "the plan above shows what differs; fix the module or the cloud")
     ui.step(f"demo: re-plan of {DEMO_ENV} shows no changes (zero drift)")
+    ui.step("demo: serve the trained model locally: " + demo_serve(ctx.settings, ctx.env))
+    ui.step("demo: Kubernetes manifests: " + demo_check(ctx.settings, ctx.env))
     if keep:
         return
     with ui.stage(f"demo: destroying {DEMO_ENV}"):

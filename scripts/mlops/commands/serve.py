@@ -141,3 +141,73 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise MlopsError(f"the model server exited {code}", "see its error above",
                          "check the model with `mlops artifact push` (it verifies archives)")
     return 0
+
+
+def demo_serve(settings: Settings, env: Mapping[str, str]) -> str:
+    """The demo's story: train the model, serve it with `mlops serve` (a real process on a
+    free port) and get one prediction on the SageMaker route and one on the OIP v2 route.
+    Returns a short excerpt; MlopsError when any step fails."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from mlops.adapters import training
+
+    work = settings.state_dir / "demo" / "serve"
+    work.mkdir(parents=True, exist_ok=True)
+    environ = {**env, "MLOPS_ROOT": str(settings.root), "MLOPS_STATE_DIR": str(settings.state_dir)}
+    model = work / "model"
+    if not (model / ARCHIVE).is_file():
+        trained = subprocess.run([sys.executable, "-m", "mlops", "train", "--seed", "1", "--out",
+                                  str(model)], env=environ, capture_output=True, text=True,
+                                 check=False)
+        if trained.returncode != 0:
+            raise MlopsError("the demo could not train its model", trained.stderr.strip()[-500:],
+                             "run `mlops train --seed 1 --out DIR` to see why")
+    log = (work / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlops", "serve", "--model", str(model),
+                             "--port", "0", "--model-name", "churn"], env=environ,
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise MlopsError("`mlops serve` did not start", f"see {work / 'server.log'}",
+                             "run `mlops serve --model DIR` by hand to see why")
+        row = training.holdout_rows("breast_cancer")[0]
+
+        def post(path: str, body: Any) -> Any:
+            request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return json.loads(resp.read())
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/v2/health/ready", timeout=2):
+                    break
+            except OSError as err:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise MlopsError("the model server never became ready", str(err),
+                                     f"see {work / 'server.log'}") from err
+                time.sleep(0.1)
+        sagemaker = post("/invocations", {"instances": [row]})["predictions"]
+        v2 = post("/v2/models/churn/infer", {"inputs": [{
+            "name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}]})
+        if sagemaker != v2["outputs"][0]["data"]:
+            raise MlopsError("the two routes disagree", f"{sagemaker} vs {v2}",
+                             "both call the same Predictor: this is a bug")
+        return (f"{url}: POST /invocations -> {json.dumps(sagemaker)}; POST "
+                f"/v2/models/churn/infer -> outputs[0].data {json.dumps(v2['outputs'][0]['data'])}"
+                f" (model_version {v2['model_version']})")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
