@@ -4,8 +4,9 @@ Starts its own embedded AWS on a free port (leaving any `mlops cloud up` server 
 applies bootstrap/, plans envs/dev, runs the policy gate and renders the PR comment for
 that real plan, applies it, shows the outputs, re-plans to prove zero drift, serves the
 trained model locally on the SageMaker and OIP v2 routes (`mlops serve`), checks every
-Kubernetes overlay (`mlops k8s check`), destroys everything and stops the cloud. Whatever fails, the cloud is stopped, so nothing is left
-behind: the embedded AWS keeps its state in memory only.
+Kubernetes overlay (`mlops k8s check`), destroys everything and stops the cloud. Whatever
+fails, the cloud is stopped, so nothing is left behind: the embedded AWS keeps its state
+in memory only.
 """
 
 from __future__ import annotations
