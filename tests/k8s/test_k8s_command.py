@@ -375,3 +375,37 @@ def test_the_pr_comment_shows_the_kubernetes_section(repo: Path, tmp_path: Path)
     assert "### ☸️ staging · 🟡 1 changed" in result.out
     assert "-  maxReplicas: 4\n+  maxReplicas: 8" in result.out
     assert "### ☸️ prod · ✅ rendered manifests unchanged" in result.out
+
+
+def test_env_add_scaffolds_the_overlay_and_flux_dir(repo: Path) -> None:
+    """A new env of mlops.yaml gets its k8s/overlays/ and k8s/clusters/ dirs, so `mlops k8s
+    check` keeps covering every env; the copy renders and validates as the new env."""
+    shutil.copytree(ROOT / "envs", repo / "envs",
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    result = mlops(repo, "env", "add", "qa", "--like", "staging", "--region", "eu-west-1")
+    assert result.code == 0, result.err
+    assert "k8s/: k8s/overlays/qa/, k8s/clusters/qa/ (from staging's)" in result.err
+    assert "the ECR registry host is us-east-1's" in result.err
+    objects = rendered(repo, "qa")
+    namespace = next(o for o in objects if o["kind"] == "Namespace")
+    assert namespace["metadata"]["name"] == "mlops-demo-qa"
+    assert {o["metadata"]["labels"]["env"] for o in objects} == {"qa"}
+    config = next(o for o in objects if o["kind"] == "ConfigMap")
+    assert config["data"]["AWS_REGION"] == "eu-west-1"
+    assert config["data"]["BATCH_INPUT"] == "s3://mlops-demo-qa-artifacts/batch/input/"
+    check = mlops(repo, "k8s", "check")
+    assert check.code == 0, check.out
+    assert "PASS qa: 12 objects" in check.out and "PASS clusters/qa: 2 objects" in check.out
+    again = mlops(repo, "env", "add", "qa", "--like", "dev")
+    assert again.code == 2  # already in mlops.yaml: nothing is touched
+
+
+def test_env_add_never_overwrites_manifests(repo: Path) -> None:
+    shutil.copytree(ROOT / "envs", repo / "envs",
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    (repo / "k8s/clusters/qa").mkdir()
+    before = (repo / "mlops.yaml").read_text()
+    result = mlops(repo, "env", "add", "qa", "--like", "dev")
+    assert result.code == 2 and "k8s/clusters/qa/ already exists" in result.err
+    assert (repo / "mlops.yaml").read_text() == before
+    assert not (repo / "envs/qa").exists() and not (repo / "k8s/overlays/qa").exists()

@@ -606,3 +606,37 @@ def _object_at(text: Sequence[str], line_no: int) -> str | None:
         if text[i].startswith("# ") and "/" in text[i]:
             return text[i][2:]
     return None
+
+
+# ---------------------------------------------------------------- a new env's overlay
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    files: dict[str, str]  # path under k8s/ -> text
+    notes: tuple[str, ...]
+
+
+def scaffold_env(files: Mapping[str, str], like: str, new: str, like_region: str,
+                 new_region: str) -> Scaffold:
+    """A new env's k8s/overlays/<new>/ and k8s/clusters/<new>/ from --like's (`files`:
+    {"overlays/<like>/x.yaml": text, ...}): every whole-word `like` becomes `new` (names,
+    namespace, labels, buckets, roles, hostname, Flux path), and the region of
+    settings.yaml's AWS_REGION follows the new env. Registry hosts and model URIs are
+    left as they are, with notes saying what to review."""
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(like)}(?![A-Za-z0-9_])")
+    out: dict[str, str] = {}
+    for path, text in files.items():
+        kind, _, rest = path.partition("/")
+        _, _, name = rest.partition("/")
+        text = word.sub(new, text)
+        if name == "settings.yaml" and like_region != new_region:
+            text = text.replace(f"AWS_REGION: {like_region}", f"AWS_REGION: {new_region}")
+        out[f"{kind}/{new}/{name}"] = text
+    notes = [f"k8s/overlays/{new}/release.yaml names the models of {like}, now under "
+             f"{new}'s bucket: push them there (`mlops artifact push DIR --env {new}`) "
+             "before Flux applies the overlay, or the pods wait in Init"]
+    if like_region != new_region:
+        notes.append(f"k8s/overlays/{new}/release.yaml: the ECR registry host is "
+                     f"{like_region}'s; use {new_region}'s (or a replicated repository)")
+    return Scaffold(out, tuple(notes))
