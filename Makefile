@@ -13,7 +13,7 @@ ENV    ?= dev
 JOBS   ?= 2
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help setup test test-fast lint lint-workflows fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
+.PHONY: help setup test test-fast lint lint-workflows fmt demo plan apply bootstrap cloud-up cloud-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ test: setup ## the whole suite: static checks, unit, plan and apply tests on the
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup
 
-test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
+test-fast: setup ## the tests that need neither Terraform nor the embedded AWS
 	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"
 
 lint: setup ## ruff, mypy, terraform fmt, module README tables, checkov, workflows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -51,10 +52,24 @@ def test_parse_version_rejects_garbage() -> None:
         toolchain.parse_version('{"terraform_version": "banana"}')
 
 
-@pytest.mark.parametrize(("version", "ok"), [((1, 4, 7), False), ((1, 5, 0), True),
-                                              ((1, 11, 4), True), ((2, 0, 0), True)])
+# 1.5 was accepted once, but the env roots need S3 native locking (use_lockfile, 1.10).
+@pytest.mark.parametrize(("version", "ok"), [((1, 5, 0), False), ((1, 9, 8), False),
+                                              ((1, 10, 0), True), ((1, 11, 4), True),
+                                              ((2, 0, 0), True)])
 def test_minimum_version(version: tuple[int, int, int], ok: bool) -> None:
     assert toolchain.version_ok(version) is ok
+
+
+def test_minimum_version_is_what_the_env_roots_and_readme_require() -> None:
+    root = Path(__file__).resolve().parents[2]
+    wanted = ".".join(map(str, toolchain.MIN_TERRAFORM[:2]))
+    for versions in sorted(root.glob("envs/*/versions.tf")):
+        found = re.search(r'required_version\s*=\s*">=\s*([0-9.]+)"', versions.read_text())
+        assert found and found.group(1) == wanted, (
+            f"{versions}: required_version {found.group(1) if found else None} != "
+            f"mlops' MIN_TERRAFORM {wanted}")
+    readme = (root / "README.md").read_text()
+    assert f"Terraform >= {wanted}" in readme, f"README.md must say Terraform >= {wanted}"
 
 
 @pytest.fixture
