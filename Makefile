@@ -74,4 +74,4 @@ bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=
 	$(BIN)/python bench/plan_changed.py $(BENCH_ARGS)
 
 clean: ## remove the venv and runtime files
-	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -64,9 +64,12 @@ class Context:
 def load_config(settings: Settings) -> ProjectConfig:
     path = settings.root / CONFIG_FILE
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise MlopsError(f"{path} is not valid YAML", str(err), "fix the syntax") from err
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise MlopsError(f"cannot read {path}", str(err),
+                         "mlops.yaml must be a readable UTF-8 text file") from err
+    except (yaml.YAMLError, RecursionError) as err:
+        raise MlopsError(f"{path} is not valid YAML", str(err)[:500], "fix the syntax") from err
     return parse_config(data, str(path))
 
 

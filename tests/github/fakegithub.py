@@ -3,7 +3,8 @@
 Real HTTP on a free port, so the adapter's requests, pagination, retries and error handling
 run for real. Every request is recorded. Knobs:
   page_size          force small pages (pagination through Link rel="next")
-  inject(...)        answer matching requests with an error (5xx, rate limit, 403, 404)
+  inject(...)        answer matching requests with an error (5xx, rate limit, 403, 404), or
+                     with a raw body (`raw=`: what a proxy or a web page answers instead)
   create_barrier     a threading.Barrier every comment creation waits on (to force races)
 """
 
@@ -35,6 +36,8 @@ class Injection:
     message: str
     headers: dict[str, str]
     times: int | None  # None: forever
+    raw: bytes | None = None  # sent as is (with `content_type`) instead of a JSON message
+    content_type: str = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -105,9 +108,12 @@ class FakeGitHub:
             self._server.server_close()
 
     def inject(self, method: str, path_regex: str, status: int, message: str = "",
-               headers: dict[str, str] | None = None, times: int | None = 1) -> None:
+               headers: dict[str, str] | None = None, times: int | None = 1,
+               raw: bytes | None = None, content_type: str = "text/html; charset=utf-8"
+               ) -> None:
         self.injections.append(Injection(method, re.compile(path_regex), status,
-                                         message or f"injected {status}", headers or {}, times))
+                                         message or f"injected {status}", headers or {}, times,
+                                         raw, content_type))
 
     def add_comment(self, repo: str, issue: int, body: str, user: str = "octocat") -> int:
         with self.lock:
@@ -139,6 +145,13 @@ class FakeGitHub:
         with self.lock:
             self.requests.append(Recorded(method, path, query, body, dict(h.headers.items())))
             injection = self._take_injection(method, path)
+        if injection is not None and injection.raw is not None:
+            h.send_response(injection.status)
+            h.send_header("Content-Type", injection.content_type)
+            h.send_header("Content-Length", str(len(injection.raw)))
+            h.end_headers()
+            h.wfile.write(injection.raw)
+            return
         if injection is not None:
             self._send(h, injection.status, {"message": injection.message,
                                               "documentation_url": "https://docs.github.com"},

@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.commands.plan import default_out, init_env, plan_env
 from mlops.errors import MlopsError
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("apply", help="apply an env root")
-    parser.add_argument("--env", required=True, help="env root to apply (dev, staging, prod)")
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
+                        help="env root to apply (dev, staging, prod)")
     parser.add_argument("--plan", type=Path, help="plan directory from `mlops plan` to apply")
     parser.set_defaults(func=run)
 

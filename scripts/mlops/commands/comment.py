@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mlops import context
+from mlops import argtypes, context
 from mlops.core import comment, cost, masking, plansummary
 from mlops.core.masking import Masker
 from mlops.errors import MlopsError
@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
 
     post = sub.add_parser("post", help="create or update the sticky comment and labels")
     post.add_argument("--repo", required=True, help="OWNER/NAME")
-    post.add_argument("--pr", required=True, type=int, help="pull request number")
+    post.add_argument("--pr", required=True, type=argtypes.positive_int,
+                      help="pull request number")
     post.add_argument("--no-labels", action="store_true", help="leave the PR's labels alone")
     post.add_argument("plan_dirs", nargs="+", type=Path, metavar="PLAN_DIR")
     post.set_defaults(func=cmd_post)
@@ -67,8 +68,8 @@ def load_mask_patterns(env: Mapping[str, str]) -> tuple[re.Pattern[str], ...]:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise MlopsError(f"{path} is not valid JSON", str(err),
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise MlopsError(f"{path} is not a readable UTF-8 JSON file", str(err)[:300],
                          "re-run `mlops plan` to write the plan directory again") from err
 
 
@@ -178,6 +179,9 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                          "posting the plan comment calls the GitHub API, which needs a token",
                          "in the workflow step add env: GITHUB_TOKEN: ${{ github.token }} "
                          "and give the job permissions: pull-requests: write")
+    from mlops.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
+
+    api_url = check_api_url(env.get("GITHUB_API_URL") or DEFAULT_API_URL)
     body, summaries = build_body(args.plan_dirs, env)
 
     step_summary = env.get("GITHUB_STEP_SUMMARY")
@@ -187,10 +191,8 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     import requests  # here, not at import time: only `post` talks to GitHub
 
-    from mlops.adapters.github import DEFAULT_API_URL, GitHub
-
     with requests.Session() as session:
-        github = GitHub(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, session)
+        github = GitHub(api_url, token, session)
         result = github.upsert_sticky(args.repo, args.pr, body, comment.is_plan_comment)
         print(f"{result.action} plan comment {result.comment_id} on {args.repo}#{args.pr}"
               + (f" {result.url}" if result.url else "")

@@ -7,14 +7,15 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.commands.plan import init_env
 from mlops.errors import MlopsError
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("destroy", help="destroy an env root")
-    parser.add_argument("--env", required=True, help="env root to destroy")
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
+                        help="env root to destroy")
     parser.add_argument("--yes", action="store_true",
                         help="confirm: required, destroying is not undoable")
     parser.set_defaults(func=run)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters.terraform import Terraform
 from mlops.commands.changed import detect
 from mlops.commands.comment import load_prices
@@ -38,14 +38,16 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "plan", help="terraform init + plan of env roots, into plan directories")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--env", help="env root to plan (dev, staging, prod)")
+    which.add_argument("--env", type=argtypes.env_name,
+                       help="env root to plan (dev, staging, prod)")
     which.add_argument("--changed", action="store_true",
                        help="plan every env the change since --base affects, in parallel")
     parser.add_argument("--base", help="with --changed: the base git ref (e.g. origin/main)")
     parser.add_argument("--head", default="HEAD", help="with --changed: the head ref")
-    parser.add_argument("--out", type=Path, help="plan directory (default .mlops/plans[/ENV])")
+    parser.add_argument("--out", type=argtypes.output_dir,
+                        help="plan directory (default .mlops/plans[/ENV])")
     parser.add_argument("--destroy", action="store_true", help="plan a destroy")
-    parser.add_argument("--jobs", type=int, default=0,
+    parser.add_argument("--jobs", type=argtypes.non_negative_int, default=0,
                         help="parallel plans with --changed (default: number of cores)")
     parser.set_defaults(func=run)
 
@@ -94,7 +96,8 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
         err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
         raise
     masker = masker.with_literals(masking.sensitive_strings(plan))
-    summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices())
+    summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices(),
+                                    mode="destroy" if destroy else "normal")
     (out / "plan.json").write_text(json.dumps(plan))
     (out / "plan.txt").write_text(masker.mask(text))
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from typing import Any
 
+from mlops.core.masking import compile_patterns
 from mlops.errors import MlopsError
 
 KNOWN_ENVS = ("dev", "staging", "prod")
+DEFAULT_STATE_BUCKET = "{project}-tfstate-{account_id}"
+BUCKET_PLACEHOLDERS = ("project", "account_id")
+# S3 bucket naming rules: 3-63 characters, lowercase letters, digits, dots and hyphens,
+# beginning and ending with a letter or digit, no two adjacent dots.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -18,7 +25,7 @@ class ProjectConfig:
     owner: str
     github_repo: str
     envs: tuple[str, ...]
-    state_bucket: str = "{project}-tfstate-{account_id}"
+    state_bucket: str = DEFAULT_STATE_BUCKET
     mask_patterns: tuple[str, ...] = ()
 
     def bucket_for(self, account_id: str) -> str:
@@ -69,19 +76,50 @@ def parse_config(data: Any, source: str = "mlops.yaml") -> ProjectConfig:
     state = data.get("state") or {}
     if not isinstance(state, dict):
         raise bad("state must be a mapping", "see the mlops.yaml in the repository")
-    masks = data.get("mask_patterns") or []
-    for pattern in masks:
-        try:
-            re.compile(pattern)
-        except (re.error, TypeError) as err:
-            raise bad(f"mask pattern {pattern!r} is not a valid regular expression ({err})",
-                      "fix or remove it under mask_patterns") from err
+    bucket = state.get("bucket", DEFAULT_STATE_BUCKET)
+    problem = state_bucket_problem(bucket, project)
+    if problem:
+        raise bad(f"state.bucket {bucket!r}: {problem}",
+                  f"use a bucket name, optionally with {{project}} and {{account_id}}, "
+                  f"e.g. {DEFAULT_STATE_BUCKET!r}")
+    masks = data.get("mask_patterns")
+    if masks is None:
+        masks = []
+    if not isinstance(masks, list):
+        # A string would be read as a list of its characters: a mask per character.
+        raise bad(f"mask_patterns must be a list of regular expressions, not "
+                  f"{type(masks).__name__} {masks!r:.60}",
+                  "write one pattern per line: mask_patterns:\n  - 'ghp_[A-Za-z0-9]{36}'")
+    compile_patterns(masks)  # names the bad pattern, with why and how to fix it
     return ProjectConfig(
         project=project,
         region=str(data["region"]),
         owner=str(data["owner"]),
         github_repo=str(data["github_repo"]),
         envs=tuple(envs),
-        state_bucket=str(state.get("bucket", "{project}-tfstate-{account_id}")),
+        state_bucket=bucket,
         mask_patterns=tuple(masks),
     )
+
+
+def state_bucket_problem(template: object, project: str) -> str | None:
+    """Why `template` cannot name the state bucket, or None. Placeholders are {project}
+    and {account_id}; the result must be a valid S3 bucket name for any account id."""
+    if not isinstance(template, str):
+        return f"is a {type(template).__name__}, not a string"
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as err:  # a lone { or }
+        return f"is not a valid template ({err})"
+    for name, spec, conv in fields:
+        if name not in BUCKET_PLACEHOLDERS:
+            return (f"has an unknown placeholder {{{name}}} (known: "
+                    f"{', '.join('{' + p + '}' for p in BUCKET_PLACEHOLDERS)})")
+        if spec or conv:
+            return f"placeholder {{{name}}} takes no format spec or conversion"
+    example = template.format(project=project, account_id="123456789012")
+    if not _BUCKET_RE.match(example) or ".." in example:
+        return (f"gives {example!r}, which is not a valid S3 bucket name (3-63 lowercase "
+                "letters, digits, dots and hyphens, starting and ending with a letter or digit)")
+    return None
