@@ -82,7 +82,9 @@ class Terraform:
     workdir: Path
     env: Mapping[str, str]
     label: str = ""
-    out: TextIO = field(default=sys.stderr)
+    # Where streamed output goes: sys.stderr as it is when this Terraform is made (so a
+    # redirected stderr, e.g. the demo's step log, gets it).
+    out: TextIO = field(default_factory=lambda: sys.stderr)
     # Applied to every line echoed and to error text: sensitive values never reach a log.
     mask: Callable[[str], str] = field(default=lambda text: text)
 
@@ -142,7 +144,8 @@ class Terraform:
 
     def _init_stamp(self, args: Sequence[str]) -> str:
         """A hash of everything an init depends on: its arguments, the CLI config, the
-        binary, the endpoint, the lock file, and the .tf files of the root and of every
+        binary, the endpoint, the dependency lock file (.terraform.lock.hcl: a changed
+        provider hash or version must re-init), and the .tf files of the root and of every
         module the last init installed (.terraform/modules/modules.json)."""
         digest = hashlib.sha256()
         cli_config = Path(self.env.get("TF_CLI_CONFIG_FILE", "/nonexistent"))
@@ -155,6 +158,8 @@ class Terraform:
             for module in json.loads(manifest.read_text()).get("Modules", []):
                 if module.get("Dir"):
                     dirs.append((self.workdir / module["Dir"]).resolve())
+        lock = self.workdir / ".terraform.lock.hcl"
+        digest.update(b"lock\0" + (lock.read_bytes() if lock.is_file() else b"(none)") + b"\0")
         for directory in sorted(set(dirs)):
             for path in sorted(directory.glob("*.tf*")):
                 if path.is_file() and not path.name.endswith(".tfstate"):
