@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import argtypes, context, ui
-from mlops.adapters.terraform import Terraform
+from mlops.adapters.terraform import Terraform, TerraformError
 from mlops.commands.changed import detect
 from mlops.commands.comment import load_prices
 from mlops.core import masking, plansummary
@@ -61,13 +62,16 @@ class PlanOutput:
     error: str = ""
 
 
-def init_env(ctx: context.Context, env_name: str,
-             backend: Mapping[str, str] | None = None) -> Terraform:
-    """terraform init of an env root against its remote state. `backend` is
-    ctx.backend_config() (which checks the state bucket exists), computed once by callers
-    that init several envs."""
+def init_env(ctx: context.Context, env_name: str) -> Terraform:
+    """terraform init of an env root against its remote state (skipped when nothing it
+    depends on changed; a failure says why: context.Context.init_backend)."""
     tf = ctx.terraform(ctx.env_root(env_name), env_name)
-    tf.init(backend if backend is not None else ctx.backend_config())
+    ui.step(f"{env_name}: terraform init")
+    started = time.monotonic()
+    if ctx.init_backend(tf, env_name):
+        ui.info(f"done in {time.monotonic() - started:.1f}s")
+    else:
+        ui.info("skipped: nothing it depends on changed")
     return tf
 
 
@@ -85,16 +89,16 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
     masker = base_masker(ctx)
     try:
         if tf is None:
-            with ui.stage(f"{env_name}: terraform init"):
-                tf = init_env(ctx, env_name)
+            tf = init_env(ctx, env_name)
         with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
             code, text = tf.plan_with_text(out / "plan.tfplan", destroy=destroy)
             plan = tf.show_json(out / "plan.tfplan")
     except MlopsError as err:
+        err = _with_backend_cause(ctx, env_name, err)
         record_failure(ctx, env_name, out, err)
         # The error is printed too (CI logs): redacted like error.txt.
         err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
-        raise
+        raise err from None
     masker = masker.with_literals(masking.sensitive_strings(plan))
     summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices(),
                                     mode="destroy" if destroy else "normal")
@@ -102,6 +106,19 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
     (out / "plan.txt").write_text(masker.mask(text))
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return PlanOutput(env=env_name, directory=out, changes=code == 2)
+
+
+def _with_backend_cause(ctx: context.Context, env_name: str, err: MlopsError) -> MlopsError:
+    """A plan whose init was skipped (nothing changed) fails on the state bucket itself
+    when the bucket is gone: say so, as a failed init does."""
+    if not isinstance(err, TerraformError):
+        return err
+    try:
+        bucket = ctx.state_bucket(env_name)
+        problem = ctx.backend_problem(bucket) if bucket in err.why else None
+    except MlopsError:
+        problem = None
+    return problem or err
 
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
@@ -119,19 +136,12 @@ def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int
         except MlopsError as err:
             return failed(env_name, err)
 
-    try:
-        backend: dict[str, str] | MlopsError = ctx.backend_config()
-    except MlopsError as err:
-        backend = err
     workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
     results: dict[str, PlanOutput | Future[PlanOutput]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for env_name in envs:
             try:
-                if isinstance(backend, MlopsError):
-                    raise backend
-                with ui.stage(f"{env_name}: terraform init"):
-                    tf = init_env(ctx, env_name, backend)
+                tf = init_env(ctx, env_name)
             except MlopsError as err:  # recorded in the plan dir: the comment says why
                 record_failure(ctx, env_name, out / env_name, err)
                 results[env_name] = failed(env_name, err)
