@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import argtypes, context, ui
+from mlops.adapters.terraform import Result
 from mlops.commands.plan import base_masker, default_out, init_env, plan_env
 from mlops.core import masking
 from mlops.errors import MlopsError
@@ -43,7 +44,7 @@ def check_plan_env(plan_dir: Path, env_name: str) -> None:
 
 
 def apply_saved(ctx: context.Context, env_name: str, plan_file: Path, *,
-                plan: Mapping[str, Any] | None = None, what: str = "apply") -> None:
+                plan: Mapping[str, Any] | None = None, what: str = "apply") -> Result:
     """Apply exactly the saved plan `plan_file`, its log masked with the values the plan
     marks sensitive. `plan` is its `terraform show -json` when the caller has it; else it
     is read from the plan file itself (never from a plan.json beside it, which could be
@@ -55,7 +56,7 @@ def apply_saved(ctx: context.Context, env_name: str, plan_file: Path, *,
     masker = base_masker(ctx).with_literals(masking.sensitive_strings(plan))
     tf = dataclasses.replace(tf, mask=masker.mask)
     with ui.stage(f"{env_name}: terraform {what}"):
-        tf.apply(plan_file)
+        return tf.apply(plan_file)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

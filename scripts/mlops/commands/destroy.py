@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
 
 
 def destroy_env(ctx: context.Context, env_name: str) -> PlanOutput:
-    """Plan the destroy, then apply that plan. Returns the destroy plan's directory."""
+    """Plan the destroy, then apply that plan. Returns the destroy plan (its directory
+    holds summary.json: what was destroyed)."""
     out = default_out(ctx, env_name) / "destroy"
     planned = plan_env(ctx, env_name, out, destroy=True)
     print((out / "plan.txt").read_text())  # what goes, before it goes

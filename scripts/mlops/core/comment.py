@@ -202,6 +202,13 @@ def _refresh_drift(s: PlanSummary) -> int:
     return s.counts.drift if s.mode == "refresh-only" and s.status == "ok" else 0
 
 
+def counts_text(s: PlanSummary) -> str:
+    """One plan's counts as the comment words them ("3 to add, 1 output change")."""
+    if s.status == "failed":
+        return "plan failed"
+    return _counts_text(s.counts, refresh_drift=_refresh_drift(s))
+
+
 def _is_prod(env: str) -> bool:
     return env in PROD_ENVS
 
