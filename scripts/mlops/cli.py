@@ -39,25 +39,36 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with `only` of that one command: importing every
+    command module (policy's Rego engine, the cloud's HTTP client...) costs start-up time
+    that `mlops plan` would pay on every run."""
     parser = argparse.ArgumentParser(
         prog="mlops",
         description="GitOps tooling for ML infrastructure on AWS.",
     )
     parser.add_argument("--version", action="version", version=f"mlops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"mlops.commands.{name}")
         module.register(sub)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command `argv` names, when its first word is one (else the full parser is
+    built, so that usage errors and --help list every command)."""
+    first = argv[0] if argv else ""
+    return first if first in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     environ: Mapping[str, str] = dict(os.environ) if env is None else env
     try:
-        parser = build_parser()
+        words = list(argv) if argv is not None else sys.argv[1:]
+        parser = build_parser(_command_of(words))
         try:
-            args = parser.parse_args(list(argv) if argv is not None else None)
+            args = parser.parse_args(words)
         except SystemExit as done:  # --help, --version, or argparse's usage error
             return done.code if isinstance(done.code, int) else 2
         if not getattr(args, "func", None):

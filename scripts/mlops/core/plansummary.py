@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -407,7 +407,7 @@ def plan_hash(plan: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------- values (outputs)
 
 # Stands in for an unknown value while rendering; a per-process token no real value has.
-_UNKNOWN = f"\x00unknown-{uuid.uuid4().hex}\x00"
+_UNKNOWN = f"\x00unknown-{os.urandom(16).hex()}\x00"
 
 
 def with_unknowns(value: Any, unknown: Any) -> Any:
