@@ -85,13 +85,15 @@ class Context:
             if isinstance(data, dict) else {}
 
     def account_id(self, *, fresh: bool = False) -> str:
-        """The account of the credentials in use: from AWS_ROLE_ARN, else the cache (keyed
-        by endpoint and access key id), else sts:GetCallerIdentity (then cached).
-        `fresh` always asks STS (and corrects the cache)."""
-        role = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):role/", self.env.get("AWS_ROLE_ARN", ""))
-        if role and not fresh:
-            return role.group(1)
+        """The account of the credentials in use: for an access key, from the cache (keyed
+        by endpoint and access key id); for web identity credentials (AWS_ROLE_ARN with
+        AWS_WEB_IDENTITY_TOKEN_FILE, used only when no access key is set, as the SDKs'
+        credential chains do), from the role ARN; else sts:GetCallerIdentity (an access
+        key's answer is cached). `fresh` always asks STS (and corrects the cache)."""
         key = self._identity_key()
+        role = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):role/", self.env.get("AWS_ROLE_ARN", ""))
+        if role and not key and self.env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and not fresh:
+            return role.group(1)
         cached = self._cached_accounts()
         if key and not fresh and key in cached:
             return cached[key]

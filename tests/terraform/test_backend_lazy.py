@@ -40,9 +40,17 @@ def test_a_known_account_needs_no_aws_call(tmp_path: Path) -> None:
     assert key is not None
     (tmp_path / "state" / context.ACCOUNT_CACHE).write_text(json.dumps({key: "111122223333"}))
     assert ctx.backend_config("dev")["bucket"] == "mlops-demo-tfstate-111122223333"
+    # Web identity credentials (OIDC): the role ARN names the account.
+    web = {k: v for k, v in ctx.env.items() if not k.startswith("AWS_ACCESS_KEY")}
     role = context.Context(ctx.settings, ctx.config, {
-        **ctx.env, "AWS_ROLE_ARN": "arn:aws:iam::444455556666:role/plan"})
+        **web, "AWS_ROLE_ARN": "arn:aws:iam::444455556666:role/plan",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "token")})
     assert role.state_bucket("dev") == "mlops-demo-tfstate-444455556666"
+    # With an access key set too, the key's credentials are the ones in use (cached above).
+    both = context.Context(ctx.settings, ctx.config, {
+        **ctx.env, "AWS_ROLE_ARN": "arn:aws:iam::444455556666:role/plan",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "token")})
+    assert both.state_bucket("dev") == "mlops-demo-tfstate-111122223333"
     cache = (tmp_path / "state" / context.ACCOUNT_CACHE).read_text()
     assert "AKIAEXAMPLEKEY000001" not in cache, "the cache is keyed by a hash"
 
