@@ -155,3 +155,27 @@ def test_prepare_says_how_to_get_terraform_when_missing(repo: Path, tmp_path: Pa
     with pytest.raises(MlopsError, match="terraform not found") as excinfo:
         prepare(Settings.from_env(env), env)
     assert "developer.hashicorp.com/terraform/install" in excinfo.value.fix
+
+
+def test_the_version_is_asked_once_per_binary(repo: Path, tmp_path: Path) -> None:
+    """`terraform version` costs every command a Terraform start: it is remembered for the
+    very file (path, size, mtime), and asked again when the binary changes."""
+    calls = tmp_path / "calls"
+    binary = tmp_path / "terraform"
+
+    def install(version: str) -> None:
+        binary.write_text(f"#!/bin/sh\necho run >> {calls}\necho '"
+                          + json.dumps({"terraform_version": version}) + "'\n")
+        binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+
+    install("1.11.4")
+    env = {"MLOPS_ROOT": str(repo), "MLOPS_STATE_DIR": str(tmp_path / "s"),
+           "TERRAFORM": str(binary), "TF_PROVIDER_MIRROR": "", "PATH": ""}
+    prepare(Settings.from_env(env), env)
+    prepare(Settings.from_env(env), env)
+    assert calls.read_text().count("run") == 1
+    install("1.3.9")  # another Terraform at the same path: asked again, and refused
+    os.utime(binary, ns=(0, 1))
+    with pytest.raises(MlopsError, match=r"1\.3\.9 .* is too old"):
+        prepare(Settings.from_env(env), env)
+    assert calls.read_text().count("run") == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,45 @@ class Result:
     stderr: str
 
 
+VERSION_CACHE = "terraform-version.json"
+
+
+def _version(binary: str, env: Mapping[str, str], cache: Path) -> tuple[int, int, int]:
+    """`terraform version -json` of `binary`, remembered for that very file (path, size,
+    modification time): starting Terraform just to ask costs every command ~70 ms."""
+    try:
+        real = Path(binary).resolve()
+        info = real.stat()
+        key = f"{real}:{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        key = ""
+    try:
+        data = json.loads(cache.read_text())
+        found = tuple(int(n) for n in data["version"])
+        if key and data.get("key") == key and len(found) == 3:
+            return found[0], found[1], found[2]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    out = subprocess.run(
+        [binary, "version", "-json"], capture_output=True, text=True, check=False,
+        env={**env, "TF_CLI_CONFIG_FILE": "/dev/null"},
+    )
+    try:
+        version = toolchain.parse_version(out.stdout)
+    except (ValueError, json.JSONDecodeError) as err:
+        raise MlopsError(f"could not read the version of {binary}", str(err),
+                         "check that TERRAFORM points at a terraform binary") from err
+    if key:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "version": list(version)}))
+            tmp.replace(cache)
+        except OSError:
+            pass  # a cache: the next command asks again
+    return version
+
+
 def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     """Check the toolchain and write mlops' own Terraform CLI config.
 
@@ -42,15 +82,7 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
             "install it from https://developer.hashicorp.com/terraform/install "
             "or set TERRAFORM to its path",
         )
-    out = subprocess.run(
-        [binary, "version", "-json"], capture_output=True, text=True, check=False,
-        env={**env, "TF_CLI_CONFIG_FILE": "/dev/null"},
-    )
-    try:
-        version = toolchain.parse_version(out.stdout)
-    except (ValueError, json.JSONDecodeError) as err:
-        raise MlopsError(f"could not read the version of {binary}", str(err),
-                         "check that TERRAFORM points at a terraform binary") from err
+    version = _version(binary, env, settings.state_dir / VERSION_CACHE)
     if not toolchain.version_ok(version):
         raise MlopsError(
             f"terraform {'.'.join(map(str, version))} at {binary} is too old",
