@@ -20,17 +20,20 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import argtypes, context, ui
 from mlops.adapters.terraform import Terraform, TerraformError
-from mlops.commands.changed import detect
-from mlops.commands.comment import load_prices
 from mlops.core import masking, plansummary
 from mlops.errors import MlopsError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+# Imported where used: `mlops plan --env` pays for neither the change detection (git, the
+# module graph) nor the comment renderer at start-up, on every plan.
 
 PLAN_FILES = ("plan.tfplan", "plan.json", "plan.txt", "summary.json", "error.txt")
 
@@ -100,6 +103,8 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
         err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
         raise err from None
     masker = masker.with_literals(masking.sensitive_strings(plan))
+    from mlops.commands.comment import load_prices
+
     summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices(),
                                     mode="destroy" if destroy else "normal")
     (out / "plan.json").write_text(json.dumps(plan))
@@ -137,6 +142,8 @@ def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int
             return failed(env_name, err)
 
     workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
+    from concurrent.futures import ThreadPoolExecutor
+
     results: dict[str, PlanOutput | Future[PlanOutput]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for env_name in envs:
@@ -178,6 +185,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not args.base:
         raise MlopsError("--changed needs --base", "the change is the diff base...head",
                          "e.g. mlops plan --changed --base origin/main")
+    from mlops.commands.changed import detect
+
     decision = detect(ctx.settings, env, args.base, args.head)
     out = args.out or default_out(ctx)
     out.mkdir(parents=True, exist_ok=True)
