@@ -13,13 +13,11 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlops import argtypes, context
+from mlops.adapters.prices import load_prices
 from mlops.core import comment, cost, masking, plansummary
 from mlops.core.masking import Masker
 from mlops.errors import MlopsError
@@ -48,15 +46,6 @@ def register(subparsers: Any) -> None:
 
 
 # ---------------------------------------------------------------- reading (I/O)
-
-
-def load_prices() -> cost.PriceTable:
-    text = resources.files("mlops").joinpath("data/prices.yaml").read_text(encoding="utf-8")
-    try:
-        return cost.parse_prices(yaml.safe_load(text))
-    except ValueError as err:
-        raise MlopsError("the packaged price table mlops/data/prices.yaml is invalid", str(err),
-                         "fix scripts/mlops/data/prices.yaml") from err
 
 
 def load_mask_patterns(env: Mapping[str, str]) -> tuple[re.Pattern[str], ...]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops import argtypes, context, ui
+from mlops.adapters.prices import load_prices
 from mlops.adapters.terraform import Terraform, TerraformError
 from mlops.core import masking, plansummary
 from mlops.errors import MlopsError
@@ -32,8 +33,8 @@ from mlops.errors import MlopsError
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-# Imported where used: `mlops plan --env` pays for neither the change detection (git, the
-# module graph) nor the comment renderer at start-up, on every plan.
+# Imported where used: `mlops plan --env` does not pay for the change detection (git, the
+# module graph) at start-up, on every plan.
 
 PLAN_FILES = ("plan.tfplan", "plan.json", "plan.txt", "summary.json", "error.txt")
 
@@ -103,8 +104,6 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
         err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
         raise err from None
     masker = masker.with_literals(masking.sensitive_strings(plan))
-    from mlops.commands.comment import load_prices
-
     summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices(),
                                     mode="destroy" if destroy else "normal")
     (out / "plan.json").write_text(json.dumps(plan))
