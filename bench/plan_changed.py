@@ -597,6 +597,29 @@ def report(bench: Bench, reps: int, scaling: dict[int, Sample] | None) -> None:
                   f"ratio to (a) {m(key) / a:5.2f}")
 
 
+def report_overhead(bench: Bench, reps: int) -> None:
+    """The (d) figures alone (--only-overhead)."""
+    r = bench.results
+    bare, mlops = r["d.bare"], r["d.mlops"]
+    over = med([s.wall for s in mlops]) / med([s.wall for s in bare]) - 1
+    every = [s for samples in r.values() for s in samples]
+    background = sum(s.other_cpu for s in every) / max(sum(s.wall for s in every), 1e-9)
+    print()
+    print(f"mlops plan --env dev against bare plan -out + show -json, {reps} interleaved reps")
+    for label, samples in (("bare plan -out + show -json", bare),
+                           ("mlops plan --env dev", mlops)):
+        walls = [s.wall for s in samples]
+        print(f"  {label:<30} median {med(walls):6.2f}s  min {min(walls):6.2f}s  "
+              f"CPU {med([s.cpu for s in samples]):6.2f}s")
+    print(f"  overhead {over * 100:+.1f}% (target < {TARGET_OVERHEAD * 100:.0f}%: "
+          f"{met(over < TARGET_OVERHEAD)}); of the minimums "
+          f"{min(s.wall for s in mlops) / min(s.wall for s in bare) * 100 - 100:+.1f}%; "
+          "per rep " + ", ".join(f"{m.wall / b.wall * 100 - 100:+.0f}%"
+                                 for b, m in zip(bare, mlops, strict=True)))
+    print(f"  mlops start-up (`mlops --version`) {med(bench.parts['d.startup']):.2f}s; background "
+          f"load from other processes {background:.2f} of {os.cpu_count() or 1} cores")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -608,6 +631,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--what-if", action="store_true",
                         help="also time the schedules the report proposes (raw terraform; "
                              "adds about 2 minutes per rep)")
+    parser.add_argument("--only-overhead", action="store_true",
+                        help="time only (d), mlops plan --env dev against bare plan + show "
+                             "-json (use more --reps: it is the noisiest figure)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the tmp dir (clone, logs, plans) for inspection")
     args = parser.parse_args(argv)
@@ -664,12 +690,19 @@ def measure(bench: Bench, args: argparse.Namespace) -> None:
         ("(d) bare plan + show -json", overhead_bare),
         ("(d) mlops plan --env dev", overhead_mlops),
     ]
+    if args.only_overhead:
+        steps = steps[3:]
     for rep in range(args.reps):
         for name, step in steps if rep % 2 == 0 else reversed(steps):
             progress(f"rep {rep + 1}/{args.reps}: {name}")
             step(bench, rep)
+        if args.only_overhead:
+            continue
         a, b = bench.results["a"][-1].wall, bench.results["b"][-1].wall
         progress(f"rep {rep + 1}: (a) {a:.1f}s  (b) {b:.1f}s  ratio {b / a:.2f}")
+    if args.only_overhead:
+        report_overhead(bench, args.reps)
+        return
     if args.what_if:
         for rep in range(args.reps):
             what_if(bench, rep)
