@@ -387,7 +387,7 @@ def overhead_bare(bench: Bench, rep: int) -> None:
     bench.part("d.startup", startup.wall)
     ctx = context.load(bench.tf_env("overhead"))
     started = time.monotonic()
-    ctx.account_id(fresh=True)  # STS: what a plan asked before every init; now only on failure
+    ctx.caller_account(fresh=True)  # STS: what a plan asked before init; now only on failure
     bench.part("d.sts", time.monotonic() - started)
 
 
@@ -659,8 +659,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         ctx = context.load({**client, "MLOPS_STATE_DIR": str(tmp / "state-cloud")})
         with fd_to_file(logs / "000-bootstrap.log"):
             apply_bootstrap(ctx)
+        # Every env of the repository lives in the bootstrapped account and shares its state
+        # bucket, so dev's backend settings are every env's.
         bench = Bench(tmp=tmp, repo=repo, envs=list(ctx.config.envs), base_env=client,
-                      backend=ctx.backend_config(ctx.config.envs[0]), meter=Meter(info.pid),
+                      backend=ctx.backend_config("dev"), meter=Meter(info.pid),
                       runner=Runner(logs), mlops=mlops_binary())
         progress(f"bootstrap applied; state bucket {bench.backend['bucket']}")
         commit_changes(bench)

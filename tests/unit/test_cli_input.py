@@ -66,6 +66,8 @@ def project(tmp_path: Path) -> Path:
     root.mkdir()
     shutil.copy(ROOT / "mlops.yaml", root / "mlops.yaml")
     shutil.copytree(ROOT / "policies", root / "policies")
+    shutil.copytree(ROOT / "envs", root / "envs",
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfplan"))
     plan = root / "plans" / "dev"
     plan.mkdir(parents=True)
     shutil.copy(FIXTURES / "creation" / "plan.json", plan / "plan.json")

@@ -1,4 +1,6 @@
-"""The GitHub REST API through `requests`: the sticky PR comment and the plan labels.
+"""The GitHub REST API through `requests`: the sticky PR comment and the plan labels, the
+pull requests of a commit, change pull requests opened through the contents API (no clone,
+no push), and issues.
 
 Reliability: pagination (Link rel="next"); retries with backoff on 5xx and connection
 errors; on rate limits (403/429) it waits as GitHub asks (`Retry-After`, else
@@ -9,9 +11,10 @@ in so tests run without waiting.
 
 from __future__ import annotations
 
+import base64
 import json as json_module
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -28,6 +31,11 @@ NEED_READ = "pull-requests: read"
 NEED_COMMENT = "pull-requests: write"
 NEED_LABEL_EDIT = "pull-requests: write"
 NEED_LABEL_CREATE = "issues: write"
+NEED_PR_WRITE = "pull-requests: write"
+NEED_CONTENTS_READ = "contents: read"
+NEED_CONTENTS_WRITE = "contents: write"
+NEED_ISSUES_READ = "issues: read"
+NEED_ISSUES_WRITE = "issues: write"
 
 
 class GitHubError(MlopsError):
@@ -83,6 +91,68 @@ class Comment:
             raise GitHubError(f"GitHub answered {call} with a comment id {obj['id']!r}",
                               str(err), "check GITHUB_API_URL points at the GitHub REST API"
                               ) from err
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The fields of a pull request mlops reads. `merged` comes from `merged` when the API
+    gives it (GET pulls/{n}) and from `merged_at` otherwise (list endpoints return the
+    pull-request-simple schema, which has no `merged`)."""
+
+    number: int
+    state: str
+    title: str
+    html_url: str
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    merged: bool
+    merge_commit_sha: str | None
+    body: str = ""
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> PullRequest:
+        head, base = data.get("head") or {}, data.get("base") or {}
+        merged = data.get("merged")
+        return cls(number=int(data["number"]), state=str(data.get("state") or ""),
+                   title=str(data.get("title") or ""), html_url=str(data.get("html_url") or ""),
+                   head_ref=str(head.get("ref") or ""), head_sha=str(head.get("sha") or ""),
+                   base_ref=str(base.get("ref") or ""),
+                   merged=bool(merged) if merged is not None else bool(data.get("merged_at")),
+                   merge_commit_sha=data.get("merge_commit_sha") or None,
+                   body=str(data.get("body") or ""))
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    path: str
+    text: str
+    sha: str  # the git blob sha: what a PUT replacing this file must name
+
+
+@dataclass(frozen=True)
+class ChangePR:
+    pull: PullRequest
+    created: bool  # False: an open pull request from the branch already existed
+    changed: tuple[str, ...]  # paths committed by this call
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str
+    labels: tuple[str, ...]
+    html_url: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Issue:
+        return cls(number=int(data["number"]), title=str(data.get("title") or ""),
+                   body=str(data.get("body") or ""), state=str(data.get("state") or ""),
+                   labels=tuple(str(lbl["name"]) if isinstance(lbl, Mapping) else str(lbl)
+                                for lbl in data.get("labels") or []),
+                   html_url=str(data.get("html_url") or ""))
 
 
 @dataclass(frozen=True)
@@ -381,3 +451,194 @@ class GitHub:
                              need=NEED_LABEL_EDIT, missing_ok=True)
                 removed.append(name)
         return LabelResult(tuple(added), tuple(removed))
+
+    # ------------------------------------------------------------------ pull requests
+
+    def pulls_for_commit(self, repo: str, sha: str) -> list[PullRequest]:
+        """The pull requests associated with a commit: the merged one that introduced it to
+        the default branch, else the open ones that have it as head (GitHub's documented
+        behaviour of GET /repos/{o}/{r}/commits/{sha}/pulls)."""
+        path = f"{self._repo(repo)}/commits/{quote(sha, safe='')}/pulls"
+        return [PullRequest.from_api(p) for p in self.paginate(path, need=NEED_READ)]
+
+    def get_pull(self, repo: str, number: int) -> PullRequest:
+        return PullRequest.from_api(self._json("GET", f"{self._repo(repo)}/pulls/{number}",
+                                               need=NEED_READ))
+
+    def find_pulls(self, repo: str, *, head_branch: str, base: str | None = None,
+                   state: Literal["open", "closed", "all"] = "open") -> list[PullRequest]:
+        owner = repo.split("/")[0]
+        query = f"state={state}&head={quote(owner + ':' + head_branch, safe='')}"
+        if base:
+            query += f"&base={quote(base, safe='')}"
+        path = f"{self._repo(repo)}/pulls?{query}"
+        return [PullRequest.from_api(p) for p in self._paginate_query(path, NEED_READ)]
+
+    def create_pull(self, repo: str, *, head: str, base: str, title: str,
+                    body: str) -> PullRequest:
+        return PullRequest.from_api(self._json(
+            "POST", f"{self._repo(repo)}/pulls", need=NEED_PR_WRITE,
+            json={"title": title, "head": head, "base": base, "body": body}))
+
+    def _paginate_query(self, path_with_query: str, need: str) -> Iterator[Any]:
+        """paginate() for a path that already carries a query string."""
+        sep = "&" if "?" in path_with_query else "?"
+        first = f"{path_with_query}{sep}per_page={self.per_page}"
+        next_path: str | None = first
+        while next_path:
+            resp = self.request("GET", next_path, need=need)
+            assert resp is not None
+            page = resp.json()
+            if not isinstance(page, list):
+                raise GitHubError(f"GitHub returned a {type(page).__name__} for GET "
+                                  f"{path_with_query}", "a list endpoint must return an array",
+                                  "check GITHUB_API_URL points at the GitHub REST API")
+            yield from page
+            link = resp.links.get("next", {}).get("url")
+            next_path = link if link and link.startswith(self.base_url + "/") else None
+
+    # ------------------------------------------------------------------ branches, files
+
+    def default_branch(self, repo: str) -> str:
+        return str(self._json("GET", self._repo(repo), need=NEED_CONTENTS_READ)["default_branch"])
+
+    def branch_sha(self, repo: str, branch: str) -> str | None:
+        """The commit a branch points at, or None when there is no such branch."""
+        resp = self.request("GET", f"{self._repo(repo)}/git/ref/heads/{quote(branch)}",
+                            need=NEED_CONTENTS_READ, missing_ok=True)
+        return None if resp is None else str(resp.json()["object"]["sha"])
+
+    def create_branch(self, repo: str, branch: str, sha: str) -> None:
+        self.request("POST", f"{self._repo(repo)}/git/refs", need=NEED_CONTENTS_WRITE,
+                     json={"ref": f"refs/heads/{branch}", "sha": sha})
+
+    def get_file(self, repo: str, path: str, ref: str) -> RepoFile | None:
+        """A file's text and blob sha at `ref`; None when it does not exist there."""
+        resp = self.request("GET", f"{self._repo(repo)}/contents/{quote(path)}",
+                            need=NEED_CONTENTS_READ, params={"ref": ref}, missing_ok=True)
+        if resp is None:
+            return None
+        data = resp.json()
+        if not isinstance(data, dict) or data.get("type") != "file":
+            raise GitHubError(f"{path} at {ref} in {repo} is not a file",
+                              "the contents API returned a directory listing",
+                              "pass the path of a file")
+        text = base64.b64decode(str(data.get("content") or "")).decode("utf-8")
+        return RepoFile(path=path, text=text, sha=str(data["sha"]))
+
+    def put_file(self, repo: str, path: str, text: str, *, branch: str, message: str,
+                 sha: str | None = None) -> str:
+        """Create or replace a file on a branch (one commit); returns the commit sha.
+        `sha` is the blob being replaced (required by GitHub when the file exists)."""
+        payload: dict[str, Any] = {
+            "message": message, "branch": branch,
+            "content": base64.b64encode(text.encode("utf-8")).decode()}
+        if sha:
+            payload["sha"] = sha
+        data = self._json("PUT", f"{self._repo(repo)}/contents/{quote(path)}",
+                          need=NEED_CONTENTS_WRITE, json=payload)
+        return str(data["commit"]["sha"])
+
+    def delete_file(self, repo: str, path: str, *, branch: str, message: str,
+                    sha: str) -> str:
+        data = self._json("DELETE", f"{self._repo(repo)}/contents/{quote(path)}",
+                          need=NEED_CONTENTS_WRITE,
+                          json={"message": message, "branch": branch, "sha": sha})
+        return str(data["commit"]["sha"])
+
+    def open_change_pr(self, repo: str, base: str, branch: str,
+                       files: Mapping[str, str | None], title: str, body: str) -> ChangePR:
+        """Propose `files` ({path: text, or None to delete}) as a pull request from `branch`
+        into `base`, through the API only (no clone, no push).
+
+        Idempotent, so a re-run after a failure converges: an existing `branch` is reused
+        (files already as wanted are not committed again) and an open pull request from it
+        is returned rather than a second one opened."""
+        base_sha = self.branch_sha(repo, base)
+        if base_sha is None:
+            raise GitHubError(f"branch {base} does not exist in {repo}",
+                              "the change pull request is opened against it",
+                              "pass the repository's default branch (usually main)")
+        if self.branch_sha(repo, branch) is None:
+            self.create_branch(repo, branch, base_sha)
+        changed: list[str] = []
+        for path in sorted(files):
+            text = files[path]
+            current = self.get_file(repo, path, branch)
+            message = f"{title}\n\n{'delete' if text is None else 'update'} {path}"
+            if text is None:
+                if current is not None:
+                    self.delete_file(repo, path, branch=branch, message=message,
+                                     sha=current.sha)
+                    changed.append(path)
+            elif current is None or current.text != text:
+                self.put_file(repo, path, text, branch=branch, message=message,
+                              sha=current.sha if current else None)
+                changed.append(path)
+        existing = self.find_pulls(repo, head_branch=branch, base=base, state="open")
+        if existing:
+            return ChangePR(existing[0], created=False, changed=tuple(changed))
+        if self.branch_sha(repo, branch) == base_sha:
+            raise GitHubError(f"nothing to propose: {base} already has these files",
+                              f"the branch {branch} has no commit that {base} lacks",
+                              "nothing to do; the change is already on the base branch")
+        pull = self.create_pull(repo, head=branch, base=base, title=title, body=body)
+        return ChangePR(pull, created=True, changed=tuple(changed))
+
+    # ------------------------------------------------------------------ issues
+
+    def create_issue(self, repo: str, title: str, body: str,
+                     labels: Sequence[str] = ()) -> Issue:
+        return Issue.from_api(self._json("POST", f"{self._repo(repo)}/issues",
+                                         need=NEED_ISSUES_WRITE,
+                                         json={"title": title, "body": body,
+                                               "labels": list(labels)}))
+
+    def get_issue(self, repo: str, number: int) -> Issue:
+        return Issue.from_api(self._json("GET", f"{self._repo(repo)}/issues/{number}",
+                                         need=NEED_ISSUES_READ))
+
+    def list_issues(self, repo: str, *, labels: Sequence[str] = (),
+                    state: Literal["open", "closed", "all"] = "open") -> list[Issue]:
+        """Issues (never pull requests, which the API lists too) carrying every label."""
+        query = f"state={state}"
+        if labels:
+            query += f"&labels={quote(','.join(labels), safe='')}"
+        items = self._paginate_query(f"{self._repo(repo)}/issues?{query}", NEED_ISSUES_READ)
+        return [Issue.from_api(i) for i in items if "pull_request" not in i]
+
+    def update_issue(self, repo: str, number: int, *, title: str | None = None,
+                     body: str | None = None,
+                     state: Literal["open", "closed"] | None = None,
+                     state_reason: str | None = None,
+                     labels: Sequence[str] | None = None) -> Issue:
+        payload: dict[str, Any] = {}
+        for key, value in (("title", title), ("body", body), ("state", state),
+                           ("state_reason", state_reason)):
+            if value is not None:
+                payload[key] = value
+        if labels is not None:
+            payload["labels"] = list(labels)
+        return Issue.from_api(self._json("PATCH", f"{self._repo(repo)}/issues/{number}",
+                                         need=NEED_ISSUES_WRITE, json=payload))
+
+    def close_issue(self, repo: str, number: int, reason: str = "completed") -> Issue:
+        return self.update_issue(repo, number, state="closed", state_reason=reason)
+
+    def reopen_issue(self, repo: str, number: int) -> Issue:
+        return self.update_issue(repo, number, state="open")
+
+    def comment_issue(self, repo: str, number: int, body: str) -> Comment:
+        """A comment on an issue (or a pull request: the same API)."""
+        return Comment.from_api(self._json("POST", f"{self._repo(repo)}/issues/{number}/comments",
+                                           need=NEED_ISSUES_WRITE, json={"body": body}))
+
+
+def from_env(env: Mapping[str, str], session: requests.Session) -> GitHub:
+    """A client for GITHUB_API_URL (default api.github.com) with GITHUB_TOKEN."""
+    token = env.get("GITHUB_TOKEN", "")
+    if not token:
+        raise MlopsError("GITHUB_TOKEN is not set",
+                         "this command calls the GitHub API, which needs a token",
+                         "in the workflow step add env: GITHUB_TOKEN: ${{ github.token }}")
+    return GitHub(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, session)

@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
         "plan", help="terraform init + plan of env roots, into plan directories")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", type=argtypes.env_name,
-                       help="env root to plan (dev, staging, prod)")
+                       help="env root to plan (a name from `mlops env list`)")
     which.add_argument("--changed", action="store_true",
                        help="plan every env the change since --base affects, in parallel")
     parser.add_argument("--base", help="with --changed: the base git ref (e.g. origin/main)")
@@ -67,8 +67,9 @@ class PlanOutput:
 
 
 def init_env(ctx: context.Context, env_name: str) -> Terraform:
-    """terraform init of an env root against its remote state (skipped when nothing it
-    depends on changed; a failure says why: context.Context.init_backend)."""
+    """terraform init of an env root against its remote state: the state bucket of the
+    env's account (checked against the credentials). Skipped when nothing it depends on
+    changed; a failure says why (context.Context.init_backend)."""
     tf = ctx.terraform(ctx.env_root(env_name), env_name)
     ui.step(f"{env_name}: terraform init")
     started = time.monotonic()
@@ -127,9 +128,9 @@ def _with_backend_cause(ctx: context.Context, env_name: str, err: MlopsError) ->
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
               destroy: bool = False) -> list[PlanOutput]:
-    """Plan several envs in parallel. Inits run one after another (they share the
-    provider cache, which Terraform does not promise is safe to fill concurrently); each
-    env's plan starts as soon as its own init is done."""
+    """Plan several envs in parallel, in the order given (the promotion order). Inits run
+    one after another (they share the provider cache, which Terraform does not promise is
+    safe to fill concurrently); each env's plan starts as soon as its own init is done."""
     def failed(env_name: str, err: MlopsError) -> PlanOutput:
         return PlanOutput(env_name, out / env_name, changes=False, failed=True,
                           error=base_masker(ctx).mask(err.render()))
