@@ -468,8 +468,8 @@ def _replacement_plan(run_mlops: Any, repo_copy: Any, project_env: Any, env: dic
     from mlops.core import policy
 
     policies = rego.PolicySet.from_dir(ROOT / "policies")
-    data = policy.build_data(policies.data, "dev", ())
-    data["context"]["tier"] = "prod"  # the same real plan, judged as the prod tier would be
+    # The same real plan, judged as the prod tier would judge it.
+    data = policy.build_data(policies.data, "dev", (), tier="prod", protected=True)
     refused = policy.parse_violations(rego.evaluate(policies, data, plan, policy.QUERY))
     assert [(v.rule, v.address) for v in refused] == [("artifacts", model)], refused
 
