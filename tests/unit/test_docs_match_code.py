@@ -27,6 +27,12 @@ _FENCE = re.compile(r"^\s*(```+|~~~+)")
 _INLINE = re.compile(r"(`+)(.+?)\1")
 _MLOPS = re.compile(r"(?<![\w.$-])(?:[\w./-]*/)?mlops(?=\s)")
 _WORD = re.compile(r"^[a-z][a-z0-9-]*$")
+# Commands the docs announce for an open issue before they land. Each must not exist yet
+# (test_planned_commands_are_still_planned): when it lands, its entry goes.
+PLANNED = {
+    "unlock": "issue 8, apply on merge (docs/adr/0002-s3-native-state-locking.md)",
+    "release": "issue 9, model release (docs/models.md, docs/adr/0008-...)",
+}
 _STOPS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "2>", "--", "#", "mlops"})
 
 
@@ -95,6 +101,8 @@ def problems(parser: argparse.ArgumentParser, ref: Ref) -> list[str]:
         subs = [_subcommands(p) for p in current]
         names = token.replace("\\|", "|").split("|")
         if expect_sub and all(subs) and all(_WORD.match(n) for n in names):
+            if current == [parser] and all(n in PLANNED for n in names):
+                return found  # announced for an open issue (PLANNED)
             missing = [n for n in names if not all(n in s for s in subs)]
             if missing:
                 found.append(f"{ref.where}: `{' '.join(path)}` has no sub-command "
@@ -134,6 +142,11 @@ def test_the_scanner_finds_bad_verbs_subcommands_and_flags() -> None:
     assert any("`mlops comment render|post` has no option --repo" in p for p in found), found
     assert not any("localcloud" in p or "--port" in p for p in found), found
     assert len(found) == 4, found
+
+
+def test_planned_commands_are_still_planned() -> None:
+    landed = sorted(set(PLANNED) & set(_subcommands(build_parser())))
+    assert not landed, f"`mlops {landed}` exists now: remove it from PLANNED"
 
 
 def test_the_docs_reference_the_cli_broadly() -> None:
