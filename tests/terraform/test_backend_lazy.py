@@ -24,7 +24,9 @@ ONE_ROOT = {"dev": {"main.tf": 'resource "terraform_data" "marker" {\n  input = 
 
 def _ctx(tmp_path: Path, endpoint: str) -> context.Context:
     shutil.copy(ROOT / "mlops.yaml", tmp_path / "mlops.yaml")
-    (tmp_path / "envs" / "dev").mkdir(parents=True)
+    for root in (ROOT / "envs").iterdir():  # every env mlops.yaml lists has its root
+        if root.is_dir():
+            (tmp_path / "envs" / root.name).mkdir(parents=True)
     env = {"MLOPS_ROOT": str(tmp_path), "MLOPS_STATE_DIR": str(tmp_path / "state"),
            "PATH": "/usr/local/bin:/usr/bin:/bin", "AWS_ENDPOINT_URL": endpoint,
            "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY000001", "AWS_SECRET_ACCESS_KEY": "x",
