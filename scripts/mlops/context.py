@@ -8,7 +8,7 @@ name holds the account id; it is known without an AWS call whenever the credenti
 the account (an access key id belongs to one account for life, so its account is cached
 in the state dir; web identity credentials name it in AWS_ROLE_ARN), and it is still
 checked against the env's account in mlops.yaml. So the happy path of a plan makes no AWS
-call of mlops' own (ADR 7).
+call of mlops' own (ADR 9).
 """
 
 from __future__ import annotations
