@@ -447,7 +447,7 @@ def test_plan_changed_plans_affected_envs_in_parallel(
     out_docs = tmp_path / "plans-docs"
     quiet = run_mlops(env, "plan", "--changed", "--base", "HEAD~1", "--out",
                       str(out_docs)).check(0)
-    assert read_json(out_docs / "changed.json") == {"envs": []}, (
+    assert read_json(out_docs / "changed.json") == {"envs": [], "k8s": []}, (
         f"changed.json for a docs-only change: found {read_json(out_docs / 'changed.json')}, "
         "expected no envs")
     planned_dirs = sorted(p.name for p in out_docs.iterdir() if p.is_dir())

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters import crdschema, kubeschema, rego
 from mlops.adapters.kubectl import Kubectl
 from mlops.core import k8s
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     render = verbs.add_parser("render", help="print `kubectl kustomize` of an env's overlay")
-    render.add_argument("--env", required=True)
+    render.add_argument("--env", required=True, type=argtypes.env_name)
     render.add_argument("--cluster", action="store_true",
                         help="print the env's Flux objects (k8s/clusters/ENV) instead")
     render.set_defaults(func=run_render)
@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
         description="Schemas of built-in kinds (kubernetes-validate), Gateway API and Flux "
                     "objects (npm validators), the Rego policies of policies/k8s/, and the "
                     "Flux objects' repository and path.")
-    check.add_argument("--env", action="append", help="only this env (repeatable)")
+    check.add_argument("--env", action="append", type=argtypes.env_name,
+                       help="only this env (repeatable)")
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(func=run_check)
 
@@ -68,16 +69,17 @@ def register(sub: Any) -> None:
         description=f"Render the env at --base and at --head (default: the working tree) and "
                     f"write DIR/{DIFF_FILE}, which `mlops comment` shows as the env's "
                     "Kubernetes section. Secret values are redacted.")
-    diff.add_argument("--env", required=True)
+    diff.add_argument("--env", required=True, type=argtypes.env_name)
     diff.add_argument("--base", required=True, help="git ref of the base (e.g. origin/main)")
     diff.add_argument("--head", default=None, help="git ref of the head (default: working tree)")
-    diff.add_argument("--out", required=True, type=Path, help="directory to write into")
+    diff.add_argument("--out", required=True, type=argtypes.output_dir,
+                      help="directory to write into")
     diff.set_defaults(func=run_diff)
 
     for verb, text in (("promote", "shift traffic to the canary (100 finishes the promotion)"),
                        ("rollback", "send all traffic back to stable, canary back to stable's")):
         p = verbs.add_parser(verb, help=f"{text}, as a pull request")
-        p.add_argument("--env", required=True)
+        p.add_argument("--env", required=True, type=argtypes.env_name)
         if verb == "promote":
             p.add_argument("--weight", required=True, type=int,
                            help="the canary's percentage of requests, 0-100; 100 makes the "
@@ -282,8 +284,8 @@ def demo_check(settings: Settings, env: Mapping[str, str]) -> str:
         raise MlopsError("the Kubernetes manifests do not pass `mlops k8s check`",
                          report.text(), "fix k8s/ or policies/k8s/ as the findings say")
     overlays = [n for n in report.objects if not n.startswith(f"{k8s.CLUSTERS}/")]
-    return (f"k8s check passed: {', '.join(overlays)} ({sum(report.objects.values())} objects;"
-            f" schemas, Gateway API, Flux, policies)")
+    return (f"passed: {', '.join(overlays)} ({sum(report.objects.values())} objects: "
+            "schemas, Gateway API, Flux, policies)")
 
 
 # ---------------------------------------------------------------- diff

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops import ui
+from mlops import argtypes, ui
 from mlops.core import model as spec
 from mlops.errors import MlopsError
 from mlops.settings import Settings
@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--model", required=True, metavar="PATH|S3_URI",
                         help="a `mlops train --out` dir, a model.tar.gz, an unpacked model "
                              "dir, or s3://<bucket>/models/<sha256>/model.tar.gz")
-    parser.add_argument("--port", type=int, default=8080,
+    parser.add_argument("--port", type=argtypes.non_negative_int, default=8080,
                         help="TCP port (default 8080; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface (default 127.0.0.1: this machine only)")
@@ -143,10 +143,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
-def demo_serve(settings: Settings, env: Mapping[str, str]) -> str:
+def demo_serve(settings: Settings, env: Mapping[str, str]) -> list[str]:
     """The demo's story: train the model, serve it with `mlops serve` (a real process on a
     free port) and get one prediction on the SageMaker route and one on the OIP v2 route.
-    Returns a short excerpt; MlopsError when any step fails."""
+    Returns a short excerpt (lines); MlopsError when any step fails."""
     import json
     import signal
     import subprocess
@@ -201,9 +201,9 @@ def demo_serve(settings: Settings, env: Mapping[str, str]) -> str:
         if sagemaker != v2["outputs"][0]["data"]:
             raise MlopsError("the two routes disagree", f"{sagemaker} vs {v2}",
                              "both call the same Predictor: this is a bug")
-        return (f"{url}: POST /invocations -> {json.dumps(sagemaker)}; POST "
-                f"/v2/models/churn/infer -> outputs[0].data {json.dumps(v2['outputs'][0]['data'])}"
-                f" (model_version {v2['model_version']})")
+        return [f"SageMaker route: POST {url}/invocations -> {json.dumps(sagemaker)}",
+                f"OIP v2 route: POST /v2/models/churn/infer -> "
+                f"{json.dumps(v2['outputs'][0]['data'])} (model version {v2['model_version']})"]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
