@@ -11,6 +11,8 @@ UpdateEndpointWeightsAndCapacities. What we reproduce (quotes from the API refer
   "Cannot update in-progress endpoint".
 - CreateEndpoint: status `Creating`, then `InService`; an existing name is refused with
   ValidationException "Cannot create already existing endpoint".
+- ListEndpoints reports each endpoint's current `EndpointStatus` (and filters on it with
+  StatusEquals), like DescribeEndpoint: a listing is a read, so it settles transitions too.
 - UpdateEndpointWeightsAndCapacities: "When it receives the request, SageMaker sets the
   endpoint status to Updating. After updating the endpoint, it sets the status to
   InService." DesiredWeight changes at once, CurrentWeight when the update finishes;
@@ -191,6 +193,7 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
     original_create = backend_cls.create_endpoint
     original_describe = backend_cls.describe_endpoint
     original_delete_config = backend_cls.delete_endpoint_config
+    original_list = backend_cls.list_endpoints
 
     def endpoint_arn(self: Any, name: str) -> str:
         return str(FakeEndpoint.arn_formatter(name, self.account_id, self.region_name))
@@ -228,6 +231,12 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
                     "StartTime": transition.started,
                 }
             return response
+
+    def list_endpoints(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lifecycle.lock:
+            for endpoint in list(self.endpoints.values()):
+                lifecycle.settle(endpoint)
+            return original_list(self, *args, **kwargs)
 
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         with lifecycle.lock:
@@ -272,7 +281,7 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
                     "the endpoint first.")
             original_delete_config(self, endpoint_config_name)
 
-    for func in (create_endpoint, describe_endpoint, update_endpoint,
+    for func in (create_endpoint, describe_endpoint, list_endpoints, update_endpoint,
                  update_endpoint_weights_and_capacities, delete_endpoint_config):
         setattr(backend_cls, func.__name__, func)
 
