@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "comment",
     "changed",
     "policy",
+    "drift",
     "reap",
     "docs",
     "demo",
