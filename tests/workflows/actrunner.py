@@ -30,9 +30,11 @@ import sys
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from mlops.localcloud.github import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = ROOT / "tests" / "actions"
@@ -295,6 +297,33 @@ def parse_log(lines: Sequence[str]) -> tuple[list[Job], str]:
     return list(jobs.values()), "\n".join(text)
 
 
+# ---------------------------------------------------------------- the cloud
+
+
+@dataclass(frozen=True)
+class WorkflowCloud:
+    endpoint: str
+    env: dict[str, str]  # admin credentials on it, the repo's mlops settings: for the test
+    outputs: dict[str, object]  # bootstrap's
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+
+    def job_env(self) -> dict[str, str]:
+        """What a workflow job gets: where AWS is, never credentials (it assumes a role)."""
+        return {"AWS_ENDPOINT_URL": self.endpoint}
+
+    def role_variables(self, kind: str) -> dict[str, str]:
+        """Repository variables <KIND>_ROLE_ARN_<ENV> from bootstrap's <kind>_role_arns."""
+        arns = self.outputs[f"{kind}_role_arns"]
+        assert isinstance(arns, dict), arns
+        return {f"{kind.upper()}_ROLE_ARN_{env.upper()}": str(arn) for env, arn in arns.items()}
+
+
 # ---------------------------------------------------------------- running act
 
 
@@ -313,14 +342,30 @@ class Act:
         return self.home / "act"
 
     def run(self, workflow: str, event: str, payload: Mapping[str, Any], *,
-            env: Mapping[str, str] | None = None, variables: Mapping[str, str] | None = None,
+            github: FakeGitHub | None = None, env: Mapping[str, str] | None = None,
+            variables: Mapping[str, str] | None = None,
             secrets: Mapping[str, str] | None = None, jobs: Sequence[str] = (),
             timeout: float = 900) -> ActRun:
-        """Run `.github/workflows/<workflow>` of the repository under test for `event`."""
+        """Run `.github/workflows/<workflow>` of the repository under test for `event`.
+
+        With `github`, jobs reach that embedded GitHub for the REST API
+        (GITHUB_API_URL) and the OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN),
+        whose tokens then carry this run's claims (run id, event, ref, sha, workflow), so
+        their subject is the one GitHub would give (repo:...:pull_request, ...:ref:...)."""
         path = self.repo.path / ".github" / "workflows" / workflow
         text = path.read_text()
         self.runs += 1
         run_id = str(9000 + self.runs)
+        github_env: dict[str, str] = {}
+        if github is not None:
+            github.oidc = replace(
+                github.oidc, repository=self.repo.repository, run_id=run_id,
+                event_name=event, sha=self.repo.head(), workflow=Path(workflow).stem,
+                ref=_event_ref(event, payload))
+            github_env = {"GITHUB_API_URL": github.url,
+                          "ACTIONS_ID_TOKEN_REQUEST_URL": github.token_url,
+                          "ACTIONS_ID_TOKEN_REQUEST_TOKEN": github.oidc_request_token}
+            secrets = {"GITHUB_TOKEN": github.token, **(secrets or {})}
         run_dir = self.home / "runs" / run_id
         run_dir.mkdir(parents=True)
         self.tool_cache.install(self.action_cache / "tool_cache", python_versions(text))
@@ -337,6 +382,7 @@ class Act:
             "STANDIN_GIT_URL": self.repo.url,
             "STANDIN_ARTIFACTS": str(run_dir / "artifacts"),
             "STANDIN_CACHE": str(self.home / "cache"),
+            **github_env,
             **(env or {}),
         }
         args = [str(act_binary()), event, "-W", str(path), "-e", str(event_file),
@@ -361,6 +407,16 @@ class Act:
         (run_dir / "act.log").write_text(proc.stdout + proc.stderr)
         parsed, log_text = parse_log((proc.stdout + proc.stderr).splitlines(keepends=True))
         return ActRun(workflow, event, run_id, proc.returncode, parsed, log_text, seconds)
+
+
+def _event_ref(event: str, payload: Mapping[str, Any]) -> str:
+    """github.ref as GitHub sets it for the event (what the OIDC `ref` claim carries)."""
+    if event.startswith("pull_request"):
+        return f"refs/pull/{payload.get('number') or payload['pull_request']['number']}/merge"
+    ref = payload.get("ref")
+    if isinstance(ref, str) and ref.startswith("refs/"):
+        return ref
+    return "refs/heads/" + str(payload.get("repository", {}).get("default_branch") or "main")
 
 
 def repository_payload(repository: str = REPOSITORY) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from actrunner import REPOSITORY, Act, Repo
+from actrunner import REPOSITORY, Act, Repo, WorkflowCloud
 
 from mlops.adapters.terraform import prepare
 from mlops.cli import main
@@ -37,24 +36,6 @@ _SCRUBBED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE
 def act(tmp_path_factory: pytest.TempPathFactory) -> Act:
     home = tmp_path_factory.mktemp("act")
     return Act(home=home, repo=Repo.from_checkout(home / "repo"))
-
-
-@dataclass(frozen=True)
-class WorkflowCloud:
-    endpoint: str
-    env: dict[str, str]  # admin credentials on it, the repo's mlops settings: for the test
-    outputs: dict[str, object]  # bootstrap's
-
-    def client(self, service: str) -> object:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=control.REGION,
-                            aws_access_key_id=control.DUMMY_ACCESS_KEY_ID,
-                            aws_secret_access_key=control.DUMMY_SECRET_ACCESS_KEY)
-
-    def job_env(self) -> dict[str, str]:
-        """What a workflow job gets: where AWS is, never credentials (it assumes a role)."""
-        return {"AWS_ENDPOINT_URL": self.endpoint}
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@ the checked-out code, summarised; with --issue, the env's one drift issue follow
 rules are in core/drift.py).
 
   mlops drift --env ENV [--out DIR] [--issue [--repo OWNER/NAME]]
-  mlops drift --list-envs       {"envs": [...]}: every env, for a CI matrix
+  mlops drift --list-envs [--env ENV]   {"envs": [...]}: every env (or ENV, checked), for
+                                        a CI matrix
 
 Exit codes: 0 clean, 2 drift, 1 error (the plan failed, GitHub refused, ...; the issue is
 then left as it was). stdout: the drift summary (markdown), also appended to
@@ -40,11 +41,11 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "drift", help="does an env still match main? exit 0 clean, 2 drift, 1 error",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--env", help="the env to check")
+    parser.add_argument("--env", help="the env to check")
     # TODO(lead, with core/envs.py): workflows can read `mlops env list --json` instead.
-    which.add_argument("--list-envs", action="store_true",
-                       help='print {"envs": [...]}, every env in mlops.yaml order, and exit')
+    parser.add_argument("--list-envs", action="store_true",
+                        help='print {"envs": [...]}: every env in mlops.yaml order, or only '
+                             "--env (after checking it exists), and exit")
     parser.add_argument("--out", type=Path,
                         help="plan directory (default .mlops/plans/drift/ENV)")
     parser.add_argument("--issue", action="store_true",
@@ -57,8 +58,16 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.list_envs:
         config = context.load_config(Settings.from_env(env))
-        print(json.dumps({"envs": list(config.envs)}))
+        try:
+            envs = [config.require_env(args.env)] if args.env else list(config.envs)
+        except MlopsError as err:
+            raise DriftError(err.what, err.why, err.fix) from err
+        print(json.dumps({"envs": envs}))
         return 0
+    if not args.env:
+        raise DriftError("mlops drift needs --env ENV (or --list-envs)",
+                         "it checks one env per run",
+                         "e.g. mlops drift --env dev; `mlops drift --list-envs` lists them")
     try:
         return check(args, env)
     except DriftError:

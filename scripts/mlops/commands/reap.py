@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
                              "env is swept only when named here")
     parser.add_argument("--max-age", metavar="DURATION",
                         help="reap what is older than this (e.g. 8h), instead of each env's "
-                             "maximum age")
+                             "maximum age (empty: each env's)")
     parser.add_argument("--grace", metavar="DURATION", default="1h",
                         help="how long past its deadline a resource is listed as due before "
                              "it goes (default 1h; 0 reaps at once)")
@@ -70,7 +70,7 @@ def register(sub: Any) -> None:
 
 
 def _duration(value: str | None, flag: str) -> Any:
-    if value is None:
+    if value is None or not value.strip():  # empty: not given (a workflow input left blank)
         return None
     try:
         return reap.parse_duration(value)
@@ -96,7 +96,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.cap < 0:
         raise MlopsError(f"--cap {args.cap} is negative", "it is how many to reap per run",
                          "pass 0 (reap nothing, report) or more")
-    rules = reap.Rules(now=datetime.now(UTC), grace=_duration(args.grace, "--grace"),
+    grace = _duration(args.grace, "--grace")
+    rules = reap.Rules(now=datetime.now(UTC),
+                       grace=reap.DEFAULT_GRACE if grace is None else grace,
                        cap=args.cap, max_age=_duration(args.max_age, "--max-age"))
     if not swept:
         ui.step("no env to sweep: every env is protected or not reapable (name one: --envs)")

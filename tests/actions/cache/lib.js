@@ -40,10 +40,15 @@ function paths() {
   });
 }
 
-// The version hashes the path input as written (not the resolved paths: those differ from
-// job to job), as the real action's cache version does.
+// The version hashes the path input (after expressions), as the real action's cache
+// version does. A hosted runner's temp and workspace directories are the same for every
+// job; under act they differ per job, so they are hashed as placeholders.
 function versionDir() {
-  const version = crypto.createHash('sha256').update(lines('path').join('|')).digest('hex');
+  const same = (p) => [['RUNNER_TEMP', '$RUNNER_TEMP'], ['GITHUB_WORKSPACE', '$GITHUB_WORKSPACE']]
+    .reduce((text, [name, placeholder]) => (process.env[name]
+      ? text.split(process.env[name]).join(placeholder) : text), p);
+  const version = crypto.createHash('sha256').update(lines('path').map(same).join('|'))
+    .digest('hex');
   if (!process.env.STANDIN_CACHE) fail('STANDIN_CACHE is not set: the harness gives the cache a store');
   return path.join(process.env.STANDIN_CACHE, 'actions-cache', version.slice(0, 16));
 }
