@@ -80,3 +80,14 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     """A short lowercase name unique to this test run, valid for S3, SageMaker, Budgets."""
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:24]
     return f"{stem.strip('-')}-{uuid.uuid4().hex[:8]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-terraform (the module apply tests) refuses to start any pytest run without a
+    terraform binary on PATH; the pure-Python tests (make test-fast) need none. Name one:
+    only the `terraform`-marked tests use it, and they say what is missing."""
+    import shutil
+
+    if not (shutil.which("terraform") or shutil.which("tofu")
+            or config.getoption("dest_tf_binary", default=None)):
+        config.option.dest_tf_binary = "terraform"

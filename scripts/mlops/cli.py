@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "policy",
     "drift",
     "reap",
+    "test",
     "docs",
     "demo",
 )
