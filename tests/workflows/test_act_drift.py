@@ -12,6 +12,7 @@ test directly.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
@@ -45,15 +46,6 @@ resource "aws_s3_bucket" "probe" {{
 }
 
 
-def _apply(act: Act, cloud: WorkflowCloud, tmp: Any) -> None:
-    """What main.yml does on merge: apply dev from the repository's main."""
-    env = {**cloud.env, "MLOPS_ROOT": str(act.repo.path), "MLOPS_STATE_DIR": str(tmp)}
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["apply", "--env", "dev"], env)
-    assert code == 0, err.getvalue()[-4000:]
-
-
 def _run(act: Act, cloud: WorkflowCloud, github: FakeGitHub) -> ActRun:
     run = act.run("drift.yml", "workflow_dispatch", {
         "ref": "refs/heads/main", "inputs": {"env": "dev"},
@@ -76,13 +68,26 @@ def act_repository() -> str:
     return str(repository_payload()["full_name"])
 
 
+def _mlops(act: Act, cloud: WorkflowCloud, state: Any, *argv: str) -> None:
+    env = {**cloud.env, "MLOPS_ROOT": str(act.repo.path), "MLOPS_STATE_DIR": str(state)}
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv), env)
+    assert code == 0, err.getvalue()[-4000:]
+
+
 @pytest.fixture(scope="module")
 def small_dev(act: Act, workflow_cloud: WorkflowCloud,
-              tmp_path_factory: pytest.TempPathFactory) -> Any:
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The small dev root committed and applied; afterwards destroyed and the real root
+    committed back, so the other workflow tests see the repository as it is."""
+    original = {rel: (act.repo.path / rel).read_text() for rel in SMALL_DEV_ROOT}
     act.repo.commit("a small dev root for the drift workflow test", dict(SMALL_DEV_ROOT))
     state = tmp_path_factory.mktemp("drift-apply")
-    _apply(act, workflow_cloud, state)
-    return state
+    _mlops(act, workflow_cloud, state, "apply", "--env", "dev")
+    yield state
+    _mlops(act, workflow_cloud, state, "destroy", "--env", "dev", "--yes")
+    act.repo.commit("the real dev root again", original)
 
 
 def test_drift_opens_the_issue_and_an_apply_closes_it(
@@ -103,7 +108,8 @@ def test_drift_opens_the_issue_and_an_apply_closes_it(
     assert token.claims["sub"] == f"repo:{act_repository()}:ref:refs/heads/main", token.claims
     assert "Cache saved with key: terraform-providers-" in job.log, job.log
 
-    _apply(act, workflow_cloud, small_dev)  # main applied again: the tag change is undone
+    # what main.yml does on merge: apply dev from main; the tag change is undone
+    _mlops(act, workflow_cloud, small_dev, "apply", "--env", "dev")
     second = _run(act, workflow_cloud, github)
     job = second.job("drift", env="dev")
     assert "Drift in `dev`: none" in job.summary, job.log
