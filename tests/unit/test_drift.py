@@ -138,3 +138,38 @@ def test_an_update_comments_only_when_the_drift_changed(drifted: drift.DriftRepo
 
 def test_labels_are_drift_and_the_env() -> None:
     assert set(drift.labels("prod-eu")) == {"drift", "env:prod-eu"}
+
+
+ENDPOINT = "module.endpoint[0].aws_sagemaker_endpoint.this"
+
+
+def _reaped_plan(*, also_bucket: bool) -> plansummary.PlanSummary:
+    drift_rows = [plansummary.DriftRow(ENDPOINT, "aws_sagemaker_endpoint", "delete")]
+    rows = [plansummary.ResourceRow(ENDPOINT, "aws_sagemaker_endpoint", "create")]
+    if also_bucket:
+        drift_rows.append(plansummary.DriftRow("aws_s3_bucket.b", "aws_s3_bucket", "update"))
+        rows.append(plansummary.ResourceRow("aws_s3_bucket.b", "aws_s3_bucket", "update"))
+    return plansummary.PlanSummary(env="dev", status="ok", plan_hash="h",
+                                   resources=tuple(rows), drift=tuple(drift_rows))
+
+
+def test_an_endpoint_the_reaper_deleted_is_not_drift_in_a_reaped_env() -> None:
+    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=True)
+    assert not rep.drifted and rep.exit_code == 0 and rep.reaped == (ENDPOINT,)
+    text = drift.summary_markdown(rep)
+    assert "a refreshing plan changes nothing but re-create the reaped endpoints" in text
+    assert f"Not drift: `{ENDPOINT}` deleted, as the cost reaper does in `dev`" in text
+
+
+def test_a_deleted_endpoint_is_drift_where_the_reaper_does_not_go() -> None:
+    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=False)
+    assert rep.drifted and rep.reaped == ()
+    assert [d.address for d in rep.outside] == [ENDPOINT]
+
+
+def test_other_drift_next_to_a_reaped_endpoint_still_counts() -> None:
+    rep = drift.report(_reaped_plan(also_bucket=True), endpoints_reaped=True)
+    assert rep.drifted and rep.reaped == (ENDPOINT,)
+    assert [d.address for d in rep.outside] == ["aws_s3_bucket.b"]
+    assert [r.address for r in rep.pending] == ["aws_s3_bucket.b"]
+    assert "Not drift:" in drift.summary_markdown(rep)

@@ -22,6 +22,7 @@ from typing import Any
 
 from mlops import context, ui
 from mlops.commands.plan import plan_env
+from mlops.commands.reap import env_policy
 from mlops.core import drift
 from mlops.core.comment import run_url
 from mlops.core.plansummary import PlanSummary
@@ -93,7 +94,9 @@ def check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plan_env(ctx, args.env, out)  # records a failure in out/ and raises: exit 1
     summary = PlanSummary.from_dict(json.loads((out / "summary.json").read_text()))
     plan_text = (out / "plan.txt").read_text() if (out / "plan.txt").is_file() else ""
-    rep = drift.report(summary, plan_text)
+    policy = env_policy(ctx.config, args.env)
+    rep = drift.report(summary, plan_text,
+                       endpoints_reaped=policy.reapable and not policy.protected)
     link = run_url(env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
                    env.get("GITHUB_RUN_ID"))
     text = drift.summary_markdown(rep, link)
@@ -160,4 +163,7 @@ def demo_excerpt(env: Mapping[str, str], env_name: str) -> str:
     out = ctx.settings.state_dir / "plans" / "drift" / env_name
     plan_env(ctx, env_name, out)
     summary = PlanSummary.from_dict(json.loads((out / "summary.json").read_text()))
-    return drift.summary_markdown(drift.report(summary))
+    policy = env_policy(ctx.config, env_name)
+    text = (out / "plan.txt").read_text() if (out / "plan.txt").is_file() else ""
+    return drift.summary_markdown(drift.report(
+        summary, text, endpoints_reaped=policy.reapable and not policy.protected))

@@ -18,6 +18,11 @@ edit), follows the drift (tfaction's behaviour, not Digger's one-way issue):
   clean,   no open issue  -> nothing
 Remediation stays a deliberate act: the issue shows the drift plan to review and names
 the dispatch that re-applies the env from main under the apply guard.
+
+In an env the cost reaper sweeps, a deleted SageMaker endpoint (and the create that would
+bring it back) is what the reaper does every evening, not drift: it is listed as reaped
+and does not count, so the env's issue is not reopened every morning. Anything else that
+changed still does.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class DriftReport:
     pending: tuple[ResourceRow, ...]  # what re-applying main would change
     outputs: int = 0  # output values that would change
     cost_lines: tuple[cost.CostLine, ...] = ()
+    reaped: tuple[str, ...] = ()  # endpoint addresses deleted as the reaper does: not drift
 
     @property
     def drifted(self) -> bool:
@@ -89,15 +95,27 @@ def fingerprint(summary: PlanSummary, plan_text: str) -> str:
     return digest.hexdigest()
 
 
-def report(summary: PlanSummary, plan_text: str = "") -> DriftReport:
-    """The drift in a plan of the env from main. Raises ValueError for a failed plan."""
+REAPED_TYPE = "aws_sagemaker_endpoint"
+
+
+def report(summary: PlanSummary, plan_text: str = "", *,
+           endpoints_reaped: bool = False) -> DriftReport:
+    """The drift in a plan of the env from main. Raises ValueError for a failed plan.
+
+    endpoints_reaped: the env is one the cost reaper sweeps, so deleted endpoints (and
+    their planned re-creation) are expected, not drift."""
     if summary.status != "ok":
         raise ValueError(f"the plan of {summary.env} failed: there is no drift to report")
-    pending = tuple(r for r in summary.resources if r.action not in ("no-op", "read")
-                    or r.importing or r.previous_address)
+    reaped = {d.address for d in summary.drift
+              if endpoints_reaped and d.type == REAPED_TYPE and d.action == "delete"}
+    outside = tuple(d for d in summary.drift if d.address not in reaped)
+    pending = tuple(r for r in summary.resources
+                    if (r.action not in ("no-op", "read") or r.importing or r.previous_address)
+                    and not (r.address in reaped and r.action == "create"))
+    lines = tuple(c for c in summary.cost if c.address not in reaped)
     return DriftReport(env=summary.env, fingerprint=fingerprint(summary, plan_text),
-                       outside=summary.drift, pending=pending, outputs=summary.counts.outputs,
-                       cost_lines=summary.cost)
+                       outside=outside, pending=pending, outputs=summary.counts.outputs,
+                       cost_lines=lines, reaped=tuple(sorted(reaped)))
 
 
 # ---------------------------------------------------------------- markdown
@@ -127,9 +145,15 @@ def _rows(rows: Sequence[tuple[str, str]], header: tuple[str, str]) -> list[str]
 def summary_markdown(rep: DriftReport, run_link: str | None = None) -> str:
     """The drift summary: the job summary, stdout, and the top of the issue."""
     where = f" ([run]({run_link}))" if run_link else ""
+    reaped = ""
+    if rep.reaped:
+        reaped = (f"\nNot drift: {', '.join(f'`{a}`' for a in rep.reaped)} deleted, as the "
+                  f"cost reaper does in `{rep.env}` (its configs and models are kept): "
+                  "re-applying the env from main redeploys it.\n")
     if not rep.drifted:
-        return (f"### Drift in `{rep.env}`: none\n\n`{rep.env}` matches main: a refreshing "
-                f"plan changes nothing{where}.\n")
+        but = " but re-create the reaped endpoints below" if rep.reaped else ""
+        return (f"### Drift in `{rep.env}`: none\n\n`{rep.env}` matches main{where}: a "
+                f"refreshing plan changes nothing{but}.\n{reaped}")
     parts = [f"### Drift in `{rep.env}`\n",
              f"`{rep.env}` no longer matches main{where} (drift `{rep.fingerprint[:12]}`):"]
     counts = []
@@ -152,7 +176,7 @@ def summary_markdown(rep: DriftReport, run_link: str | None = None) -> str:
     total = cost.total(rep.cost_lines)
     if rep.cost_lines:
         parts += ["", f"Re-applying would change the hourly cost by {total.render()}."]
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts) + "\n" + reaped
 
 
 def remediation(env: str, repository: str | None) -> str:
