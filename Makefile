@@ -11,17 +11,18 @@ MLOPS  := $(BIN)/mlops
 ENV    ?= dev
 # pytest-xdist workers; 2 matches the 2-core CI machine.
 JOBS   ?= 2
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Keyed on both distributions' pins: the CLI and the model server (scripts/model_server).
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml scripts/model_server/pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: help setup test test-fast lint lint-workflows fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/model_server/pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	@$(BIN)/python -c "import mlops, moto, tftest" # fail loudly if the install did not take
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e scripts/model_server -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c "import mlops, moto, tftest, model_server.app, sklearn, skops" # fail loudly if the install did not take
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP) ## create .venv with the pinned dependencies and write the Terraform CLI config

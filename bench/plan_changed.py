@@ -379,7 +379,7 @@ def overhead_bare(bench: Bench, rep: int) -> None:
     bench.part("d.startup", startup.wall)
     env = bench.tf_env("overhead")
     started = time.monotonic()
-    context.load(env).backend_config()  # STS + HeadBucket, as init_env does every time
+    context.load(env).backend_config("dev")  # STS + HeadBucket, as init_env does once
     bench.part("d.backend_check", time.monotonic() - started)
 
 
@@ -629,8 +629,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         ctx = context.load({**client, "MLOPS_STATE_DIR": str(tmp / "state-cloud")})
         with fd_to_file(logs / "000-bootstrap.log"):
             apply_bootstrap(ctx)
+        # Every env of the repository lives in the bootstrapped account and shares its state
+        # bucket, so dev's backend settings are every env's.
         bench = Bench(tmp=tmp, repo=repo, envs=list(ctx.config.envs), base_env=client,
-                      backend=ctx.backend_config(), meter=Meter(info.pid),
+                      backend=ctx.backend_config("dev"), meter=Meter(info.pid),
                       runner=Runner(logs), mlops=mlops_binary())
         progress(f"bootstrap applied; state bucket {bench.backend['bucket']}")
         commit_changes(bench)

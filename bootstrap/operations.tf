@@ -66,13 +66,13 @@ data "aws_iam_policy_document" "reaper" {
   statement {
     sid       = "DeleteEnvEndpoints"
     actions   = ["sagemaker:DeleteEndpoint"]
-    resources = ["arn:aws:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${each.key}-*"]
+    resources = ["arn:aws:sagemaker:${each.value.region}:${local.account_id}:endpoint/${var.project}-${each.key}-*"]
   }
 
   statement {
     sid       = "StopEnvInstancesByTag"
     actions   = ["ec2:StopInstances"]
-    resources = ["arn:aws:ec2:${var.region}:${local.account_id}:instance/*"]
+    resources = ["arn:aws:ec2:${each.value.region}:${local.account_id}:instance/*"]
 
     condition {
       test     = "StringEquals"
@@ -85,12 +85,42 @@ data "aws_iam_policy_document" "reaper" {
   statement {
     sid       = "StopEnvInstancesByName"
     actions   = ["ec2:StopInstances"]
-    resources = ["arn:aws:ec2:${var.region}:${local.account_id}:instance/*"]
+    resources = ["arn:aws:ec2:${each.value.region}:${local.account_id}:instance/*"]
 
     condition {
       test     = "StringLike"
       variable = "aws:ResourceTag/Name"
       values   = ["${var.project}-${each.key}-*"]
+    }
+  }
+
+  # {project}-prod-* also matches prod-eu's names: the envs whose names extend this one's
+  # are not this reaper's (roles.tf's extending_envs, as for the apply roles).
+  dynamic "statement" {
+    for_each = length(local.extending_envs[each.key]) > 0 ? [local.extending_envs[each.key]] : []
+
+    content {
+      sid       = "DenyEnvsWhoseNamesExtendThisOne"
+      effect    = "Deny"
+      actions   = ["sagemaker:DeleteEndpoint"]
+      resources = [for other in statement.value : "arn:aws:sagemaker:*:${local.account_id}:endpoint/${var.project}-${other}-*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.extending_envs[each.key]) > 0 ? [local.extending_envs[each.key]] : []
+
+    content {
+      sid       = "DenyInstancesOfEnvsWhoseNamesExtendThisOne"
+      effect    = "Deny"
+      actions   = ["ec2:StopInstances"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringLike"
+        variable = "aws:ResourceTag/Name"
+        values   = [for other in statement.value : "${var.project}-${other}-*"]
+      }
     }
   }
 }

@@ -1,6 +1,14 @@
-# Per-env roles. Plan roles read; apply roles change only what the modules manage, under
-# the env's own name prefix, and touch only their own env's state key.
+# Per-env roles, for the envs of this account (var.envs). Plan roles read; apply roles
+# change only what the modules manage, under the env's own name prefix and in the env's
+# own region, and touch only their own env's state key.
 locals {
+  # Names are {project}-{env}-{component}, and the apply roles are scoped by the prefix
+  # {project}-{env}-*. An env whose name extends another's (prod-eu extends prod) would fall
+  # under the shorter one's prefix: those envs' resources are denied to the shorter one.
+  extending_envs = {
+    for env in keys(var.envs) : env => [for other in keys(var.envs) : other if startswith(other, "${env}-")]
+  }
+
   services_read = [
     "cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*",
     "budgets:Describe*", "budgets:View*", "budgets:ListTagsForResource",
@@ -46,6 +54,14 @@ data "aws_iam_policy_document" "plan" {
     actions   = local.services_read
     resources = ["*"]
   }
+
+  # modules/sagemaker_endpoint reads each model artifact's provenance metadata at plan time
+  # (HeadObject and the object's tags), so the policy gate can see a fault-injected build.
+  statement {
+    sid       = "ReadModelArtifactMetadata"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging"]
+    resources = ["arn:aws:s3:::${var.project}-${each.key}-artifacts/models/*"]
+  }
 }
 
 data "aws_iam_policy_document" "apply" {
@@ -71,9 +87,9 @@ data "aws_iam_policy_document" "apply" {
       "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags", "sagemaker:DeleteTags",
     ]
     resources = [
-      "arn:aws:sagemaker:${var.region}:${local.account_id}:model/${var.project}-${each.key}-*",
-      "arn:aws:sagemaker:${var.region}:${local.account_id}:endpoint-config/${var.project}-${each.key}-*",
-      "arn:aws:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${each.key}-*",
+      "arn:aws:sagemaker:${each.value.region}:${local.account_id}:model/${var.project}-${each.key}-*",
+      "arn:aws:sagemaker:${each.value.region}:${local.account_id}:endpoint-config/${var.project}-${each.key}-*",
+      "arn:aws:sagemaker:${each.value.region}:${local.account_id}:endpoint/${var.project}-${each.key}-*",
     ]
   }
 
@@ -110,7 +126,7 @@ data "aws_iam_policy_document" "apply" {
       "ecr:DeleteLifecyclePolicy", "ecr:PutImageScanningConfiguration",
       "ecr:PutImageTagMutability", "ecr:TagResource", "ecr:UntagResource",
     ]
-    resources = ["arn:aws:ecr:${var.region}:${local.account_id}:repository/${var.project}-${each.key}-*"]
+    resources = ["arn:aws:ecr:${each.value.region}:${local.account_id}:repository/${var.project}-${each.key}-*"]
   }
 
   statement {
@@ -121,8 +137,8 @@ data "aws_iam_policy_document" "apply" {
       "budgets:ModifyBudget", "budgets:CreateBudgetAction", "budgets:DeleteBudgetAction",
     ]
     resources = [
-      "arn:aws:cloudwatch:${var.region}:${local.account_id}:alarm:${var.project}-${each.key}-*",
-      "arn:aws:scheduler:${var.region}:${local.account_id}:schedule/default/${var.project}-${each.key}-*",
+      "arn:aws:cloudwatch:${each.value.region}:${local.account_id}:alarm:${var.project}-${each.key}-*",
+      "arn:aws:scheduler:${each.value.region}:${local.account_id}:schedule/default/${var.project}-${each.key}-*",
       "arn:aws:budgets::${local.account_id}:budget/${var.project}-${each.key}-*",
     ]
   }
@@ -142,6 +158,26 @@ data "aws_iam_policy_document" "apply" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/env"
       values   = [each.key]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.extending_envs[each.key]) > 0 ? [local.extending_envs[each.key]] : []
+
+    content {
+      sid     = "DenyEnvsWhoseNamesExtendThisOne"
+      effect  = "Deny"
+      actions = ["s3:*", "sagemaker:*", "iam:*", "ecr:*", "cloudwatch:*", "scheduler:*", "budgets:*"]
+      resources = flatten([for other in statement.value : [
+        "arn:aws:s3:::${var.project}-${other}-*",
+        "arn:aws:sagemaker:*:${local.account_id}:*/${var.project}-${other}-*",
+        "arn:aws:iam::${local.account_id}:role/${var.project}-${other}-*",
+        "arn:aws:iam::${local.account_id}:instance-profile/${var.project}-${other}-*",
+        "arn:aws:ecr:*:${local.account_id}:repository/${var.project}-${other}-*",
+        "arn:aws:cloudwatch:*:${local.account_id}:alarm:${var.project}-${other}-*",
+        "arn:aws:scheduler:*:${local.account_id}:schedule/default/${var.project}-${other}-*",
+        "arn:aws:budgets::${local.account_id}:budget/${var.project}-${other}-*",
+      ]])
     }
   }
 

@@ -9,7 +9,7 @@ variable "project" {
 }
 
 variable "region" {
-  description = "AWS region of the state bucket and of every env."
+  description = "AWS region of the state bucket (mlops.yaml's top-level region); each env's own region is in envs."
   type        = string
   default     = "us-east-1"
 }
@@ -30,13 +30,19 @@ variable "github_repo" {
 }
 
 variable "envs" {
-  description = "Environments that get a plan role and an apply role, each scoped to its own state key."
-  type        = set(string)
-  default     = ["dev", "staging", "prod"]
+  description = "The envs that live in this account (mlops.yaml; `mlops bootstrap` passes them), each with its region. Each gets a plan role and an apply role, scoped to its own state key and to resources of its own name prefix in its region."
+  type = map(object({
+    region = string
+  }))
 
   validation {
-    condition     = length(setsubtract(var.envs, ["dev", "staging", "prod"])) == 0
-    error_message = "envs must be a subset of dev, staging, prod."
+    condition     = length(var.envs) > 0 && alltrue([for name in keys(var.envs) : can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", name)) && length(name) <= 12])
+    error_message = "envs must name at least one env, each at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens."
+  }
+
+  validation {
+    condition     = alltrue([for env in values(var.envs) : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", env.region))])
+    error_message = "each env's region must be an AWS region name such as us-east-1."
   }
 }
 

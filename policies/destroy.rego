@@ -1,11 +1,9 @@
-# (e) No destroy or replacement of a stateful resource in a protected env (prod) unless
-# the PR carries the label allow-destroy:<env>. A replacement ("delete" then "create",
+# (e) No destroy or replacement of a stateful resource in a protected env (the prod tier
+# by default; `protected:` in mlops.yaml) unless the PR carries the label allow-destroy:<env>. A replacement ("delete" then "create",
 # or create_before_destroy's "create" then "delete") loses the data just the same.
 package main
 
 import rego.v1
-
-protected_envs := {"prod"}
 
 # Resource types whose destruction loses data or identity that cannot be recreated.
 stateful_types := {
@@ -39,7 +37,7 @@ what_happens(actions) := "destroyed" if {
 } else := "replaced"
 
 deny contains finding("destroy", rc.address, msg) if {
-	plan_env in protected_envs
+	plan_protected
 	not override_label in labels
 	some rc in input.resource_changes
 	rc.mode == "managed"

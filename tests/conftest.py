@@ -75,11 +75,104 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         control.stop(paths)
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """A directory written by `mlops train`: model.tar.gz, metrics.json, provenance.json."""
+
+    dir: Path
+    sha256: str
+
+    @property
+    def archive(self) -> Path:
+        return self.dir / "model.tar.gz"
+
+    def unpacked(self, dest: Path) -> Path:
+        """The archive unpacked into `dest`, as SageMaker leaves /opt/ml/model."""
+        import tarfile
+
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(self.archive) as tar:
+            tar.extractall(dest, filter="data")
+        return dest
+
+
+@pytest.fixture(scope="session")
+def train_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """train_model(seed, fault=None, data="breast_cancer") -> TrainedModel, through the real
+    `mlops train` (in-process), once per distinct arguments per session."""
+    import contextlib
+    import io
+
+    from mlops.cli import main
+
+    cache: dict[tuple[int, str | None, str], TrainedModel] = {}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env["MLOPS_ROOT"] = str(ROOT)
+
+    def train(seed: int, fault: str | None = None, data: str = "breast_cancer") -> TrainedModel:
+        key = (seed, fault, data)
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"model-{seed}")
+            argv = ["train", "--seed", str(seed), "--out", str(out), "--data", data]
+            argv += ["--fault", fault] if fault else []
+            stdout, stderr = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                code = main(argv, env)
+            assert code == 0, f"mlops {' '.join(argv)} failed:\n{stderr.getvalue()}"
+            cache[key] = TrainedModel(out, stdout.getvalue().strip())
+        return cache[key]
+
+    return train
+
+
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> str:
     """A short lowercase name unique to this test run, valid for S3, SageMaker, Budgets."""
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:24]
     return f"{stem.strip('-')}-{uuid.uuid4().hex[:8]}"
+
+
+def _children_of(pid: int) -> list[int]:
+    """Hosted model servers (`mlops.localcloud.child`) whose parent is `pid`, from /proc."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"mlops.localcloud.child" in cmdline:
+            found.append(int(proc.name))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+class Processes:
+    """The embedded SageMaker's model-server processes, seen from Linux (/proc)."""
+
+    children = staticmethod(_children_of)
+    alive = staticmethod(_alive)
+
+    @staticmethod
+    def pid(cloud: Cloud) -> int:
+        info = control.read_state(cloud.paths)
+        assert info is not None, "the embedded AWS is not running"
+        return info.pid
+
+
+@pytest.fixture(scope="session")
+def processes() -> Processes:
+    """processes.children(pid), processes.alive(pid), processes.pid(cloud)."""
+    return Processes()
 
 
 def pytest_configure(config: pytest.Config) -> None:

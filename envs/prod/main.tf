@@ -1,5 +1,5 @@
 # The same code in every env (tests check envs/*/main.tf are identical); envs differ
-# only in terraform.tfvars and in the state key of backend.tf.
+# only in terraform.tfvars (env, tier, region, sizes...) and in the state key of backend.tf.
 locals {
   tags = {
     env        = var.env
@@ -17,6 +17,7 @@ module "artifacts" {
 
   project       = var.project
   env           = var.env
+  tier          = var.tier
   name          = "artifacts"
   tags          = local.module_tags
   force_destroy = var.artifacts.force_destroy
@@ -30,6 +31,7 @@ module "model_images" {
 
   project          = var.project
   env              = var.env
+  tier             = var.tier
   name             = "model-server"
   tags             = local.module_tags
   keep_last_images = var.model_images.keep_last_images
@@ -54,6 +56,7 @@ module "endpoint" {
 
   project            = var.project
   env                = var.env
+  tier               = var.tier
   name               = var.serving.name
   tags               = local.module_tags
   execution_role_arn = module.sagemaker_role.arn
@@ -66,10 +69,7 @@ module "endpoint" {
     destination_s3_uri  = "s3://${module.artifacts.name}/data-capture"
   }
 
-  alarms = {
-    errors_5xx_threshold = var.serving.errors_5xx_threshold
-    latency_p99_ms       = var.serving.latency_p99_ms
-  }
+  alarms = var.serving.alarms
 
   ttl = var.serving.ttl_hours == null ? null : { hours = var.serving.ttl_hours }
 }

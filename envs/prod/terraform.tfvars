@@ -1,4 +1,5 @@
 env     = "prod"
+tier    = "prod"
 project = "mlops-demo"
 region  = "us-east-1"
 owner   = "ml-platform"
@@ -14,22 +15,16 @@ trainer = {
 }
 
 serving = {
-  enabled = true
-  name    = "churn"
-  releases = {
-    v1 = {
-      stable = {
-        image          = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-        model_data_url = "s3://mlops-demo-prod-artifacts/models/v1/model.tar.gz"
-        instance_type  = "ml.m5.large"
-        instance_count = 2
-      }
-    }
-  }
-  active_release          = "v1"
+  # First release through Git: SageMaker needs the artifact before CreateEndpoint, so an
+  # env serves nothing until `mlops train`, `mlops artifact push --env prod` and a release
+  # (releases + active_release here) are merged. See docs/models.md.
+  enabled                 = false
+  name                    = "churn"
   data_capture_percentage = 10
-  errors_5xx_threshold    = 5
-  latency_p99_ms          = 500
+  alarms = {
+    errors_5xx_rate_percent = 1
+    latency_p99_ms          = 500
+  }
 }
 
 budget = {

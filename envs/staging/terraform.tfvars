@@ -1,4 +1,5 @@
 env     = "staging"
+tier    = "staging"
 project = "mlops-demo"
 region  = "us-east-1"
 owner   = "ml-platform"
@@ -13,18 +14,11 @@ trainer = {
 }
 
 serving = {
-  enabled = true
-  name    = "churn"
-  releases = {
-    v1 = {
-      stable = {
-        image          = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-        model_data_url = "s3://mlops-demo-staging-artifacts/models/v1/model.tar.gz"
-        instance_type  = "ml.t2.medium"
-      }
-    }
-  }
-  active_release          = "v1"
+  # First release through Git: SageMaker needs the artifact before CreateEndpoint, so an
+  # env serves nothing until `mlops train`, `mlops artifact push --env staging` and a
+  # release (releases + active_release here) are merged. See docs/models.md.
+  enabled                 = false
+  name                    = "churn"
   ttl_hours               = 12
   data_capture_percentage = 50
 }

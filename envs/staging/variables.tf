@@ -1,10 +1,20 @@
 variable "env" {
-  description = "Environment this root manages; must match the directory name."
+  description = "Environment this root manages: its name in mlops.yaml and its folder under envs/ (mlops checks they agree before planning)."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.env)
-    error_message = "env must be one of dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.env)) && length(var.env) <= 12
+    error_message = "env must be at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens (e.g. dev, qa, prod-eu)."
+  }
+}
+
+variable "tier" {
+  description = "Tier of this env (dev, staging or prod), as in mlops.yaml: it drives policy (instance allowlist, destroy protection, endpoint TTLs), not the name."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.tier)
+    error_message = "tier must be one of dev, staging, prod."
   }
 }
 
@@ -14,9 +24,8 @@ variable "project" {
 }
 
 variable "region" {
-  description = "AWS region of every resource in this env."
+  description = "AWS region of every resource in this env, as in mlops.yaml (the env's region, else the top-level one)."
   type        = string
-  default     = "us-east-1"
 }
 
 variable "owner" {
@@ -67,7 +76,7 @@ variable "trainer" {
 }
 
 variable "serving" {
-  description = "The SageMaker endpoint: releases (release -> variant -> model), the active release, TTL in hours (the reaper deletes older endpoints), data capture sampling and alarm thresholds."
+  description = "The SageMaker endpoint: releases (release -> variant -> model), the active release, TTL in hours (the reaper deletes older endpoints), data capture sampling and the per-variant alarms (5xx error rate %, latency p99 ms, period and evaluation). Disabled until the env's first model is pushed and released."
   type = object({
     enabled = bool
     name    = optional(string, "model")
@@ -82,8 +91,13 @@ variable "serving" {
     active_release          = optional(string, "")
     ttl_hours               = optional(number)
     data_capture_percentage = optional(number, 0)
-    errors_5xx_threshold    = optional(number, 1)
-    latency_p99_ms          = optional(number, 1000)
+    alarms = optional(object({
+      errors_5xx_rate_percent = optional(number, 5)
+      latency_p99_ms          = optional(number, 1000)
+      period_seconds          = optional(number, 60)
+      evaluation_periods      = optional(number, 3)
+      datapoints_to_alarm     = optional(number)
+    }), {})
   })
   default = { enabled = false }
 }

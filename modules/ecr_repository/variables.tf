@@ -9,12 +9,22 @@ variable "project" {
 }
 
 variable "env" {
-  description = "Environment this instance belongs to."
+  description = "Environment this instance belongs to: its name in mlops.yaml, part of every resource name."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.env)
-    error_message = "env must be one of dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.env)) && length(var.env) <= 12
+    error_message = "env must be at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens (e.g. dev, qa, prod-eu)."
+  }
+}
+
+variable "tier" {
+  description = "Tier of the env (dev, staging or prod, from mlops.yaml): what policy applies to it. In a prod-tier env force_delete must stay false."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.tier)
+    error_message = "tier must be one of dev, staging, prod."
   }
 }
 
@@ -61,7 +71,12 @@ variable "kms_key_arn" {
 }
 
 variable "force_delete" {
-  description = "Allow `terraform destroy` to delete a repository that still holds images."
+  description = "Allow `terraform destroy` to delete a repository that still holds images; a prod-tier env refuses true."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !(var.force_delete && var.tier == "prod")
+    error_message = "force_delete must be false in a prod-tier env: the images production serves are never deleted with their repository."
+  }
 }

@@ -9,12 +9,12 @@ variable "project" {
 }
 
 variable "env" {
-  description = "Environment this instance belongs to."
+  description = "Environment this instance belongs to: its name in mlops.yaml, part of every resource name."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.env)
-    error_message = "env must be one of dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.env)) && length(var.env) <= 12
+    error_message = "env must be at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens (e.g. dev, qa, prod-eu)."
   }
 }
 

@@ -9,12 +9,22 @@ variable "project" {
 }
 
 variable "env" {
-  description = "Environment this instance belongs to."
+  description = "Environment this instance belongs to: its name in mlops.yaml, part of every resource name."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.env)
-    error_message = "env must be one of dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.env)) && length(var.env) <= 12
+    error_message = "env must be at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens (e.g. dev, qa, prod-eu)."
+  }
+}
+
+variable "tier" {
+  description = "Tier of the env (dev, staging or prod, from mlops.yaml): what policy applies to it. In a prod-tier env force_destroy must stay false."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.tier)
+    error_message = "tier must be one of dev, staging, prod."
   }
 }
 
@@ -39,9 +49,14 @@ variable "name" {
 }
 
 variable "force_destroy" {
-  description = "Allow `terraform destroy` to delete a bucket that still holds objects. Leave false outside throwaway environments."
+  description = "Allow `terraform destroy` to delete a bucket that still holds objects. Leave false outside throwaway environments; a prod-tier env refuses true."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !(var.force_destroy && var.tier == "prod")
+    error_message = "force_destroy must be false in a prod-tier env: production artifacts are never deleted with their bucket."
+  }
 }
 
 variable "kms_key_arn" {

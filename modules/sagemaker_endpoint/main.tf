@@ -45,6 +45,27 @@ locals {
   }
 
   active_variants = sort(keys(try(var.releases[var.active_release], {})))
+
+  # Provenance of each artifact, read from the S3 object's metadata that
+  # `mlops artifact push` writes from provenance.json (x-amz-meta-mlops-*). It becomes model
+  # tags, so the plan JSON carries it and the policy gate can refuse a fault-injected build
+  # in prod. "unknown": the object was not pushed by mlops (no provenance).
+  artifact_urls = toset([for v in local.variants : v.spec.model_data_url])
+  artifact_tags = {
+    for url in local.artifact_urls : url => {
+      artifact_fault  = lookup(data.aws_s3_object.artifact[url].metadata, "mlops-fault", "unknown")
+      artifact_sha256 = lookup(data.aws_s3_object.artifact[url].metadata, "mlops-sha256", "unknown")
+    }
+  }
+}
+
+# Reading the artifact at plan time also means a release cannot be planned before its
+# artifact is pushed (SageMaker would fail the endpoint anyway).
+data "aws_s3_object" "artifact" {
+  for_each = local.artifact_urls
+
+  bucket = regex("^s3://([^/]+)/(.+)$", each.value)[0]
+  key    = regex("^s3://([^/]+)/(.+)$", each.value)[1]
 }
 
 resource "aws_sagemaker_model" "this" {
@@ -55,7 +76,7 @@ resource "aws_sagemaker_model" "this" {
   # Inference containers get no outbound network: artifacts come from S3 through
   # SageMaker, so a compromised model cannot call out.
   enable_network_isolation = true
-  tags                     = merge(local.tags, { release = each.value.release, variant = each.value.variant })
+  tags                     = merge(local.tags, { release = each.value.release, variant = each.value.variant }, local.artifact_tags[each.value.spec.model_data_url])
 
   primary_container {
     image          = each.value.spec.image

@@ -9,12 +9,22 @@ variable "project" {
 }
 
 variable "env" {
-  description = "Environment this instance belongs to."
+  description = "Environment this instance belongs to: its name in mlops.yaml, part of every resource name."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.env)
-    error_message = "env must be one of dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.env)) && length(var.env) <= 12
+    error_message = "env must be at most 12 lowercase letters and digits, starting with a letter, in words joined by single hyphens (e.g. dev, qa, prod-eu)."
+  }
+}
+
+variable "tier" {
+  description = "Tier of the env (dev, staging or prod, from mlops.yaml): what policy applies to it. In a dev-tier env the endpoint must have a ttl."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.tier)
+    error_message = "tier must be one of dev, staging, prod."
   }
 }
 
@@ -117,29 +127,40 @@ variable "data_capture" {
 }
 
 variable "alarms" {
-  description = "Per-variant CloudWatch alarms: 5xx invocation errors (Sum per period) and ModelLatency p99 in milliseconds, over evaluation_periods periods; actions are SNS topic ARNs."
+  description = "Per-variant CloudWatch alarms: the 5xx error rate in percent of invocations and ModelLatency p99 in milliseconds, each per period_seconds (10, 30 or a multiple of 60), in ALARM when datapoints_to_alarm (default: all) of the last evaluation_periods breach; actions are SNS topic ARNs."
   type = object({
-    errors_5xx_threshold = optional(number, 1)
-    latency_p99_ms       = optional(number, 1000)
-    period_seconds       = optional(number, 60)
-    evaluation_periods   = optional(number, 3)
-    actions              = optional(list(string), [])
+    errors_5xx_rate_percent = optional(number, 5)
+    latency_p99_ms          = optional(number, 1000)
+    period_seconds          = optional(number, 60)
+    evaluation_periods      = optional(number, 3)
+    datapoints_to_alarm     = optional(number)
+    actions                 = optional(list(string), [])
   })
   default = {}
 
   validation {
-    condition     = var.alarms.errors_5xx_threshold >= 0 && var.alarms.latency_p99_ms > 0 && var.alarms.evaluation_periods >= 1
-    error_message = "alarms thresholds must be positive and evaluation_periods at least 1."
+    condition     = var.alarms.errors_5xx_rate_percent > 0 && var.alarms.errors_5xx_rate_percent <= 100 && var.alarms.latency_p99_ms > 0
+    error_message = "alarms.errors_5xx_rate_percent must be in (0, 100] and alarms.latency_p99_ms positive."
+  }
+
+  validation {
+    condition     = var.alarms.evaluation_periods >= 1 && (var.alarms.datapoints_to_alarm == null ? true : var.alarms.datapoints_to_alarm >= 1 && var.alarms.datapoints_to_alarm <= var.alarms.evaluation_periods)
+    error_message = "alarms.evaluation_periods must be at least 1 and datapoints_to_alarm between 1 and evaluation_periods."
   }
 
   validation {
     condition     = contains([10, 30, 60], var.alarms.period_seconds) || (var.alarms.period_seconds >= 60 && var.alarms.period_seconds % 60 == 0)
     error_message = "alarms.period_seconds must be 10, 30 or a multiple of 60."
   }
+
+  validation {
+    condition     = var.alarms.period_seconds * var.alarms.evaluation_periods <= 86400
+    error_message = "alarms.period_seconds times evaluation_periods must not exceed one day (a CloudWatch limit)."
+  }
 }
 
 variable "ttl" {
-  description = "Time to live for the endpoint, as tags the reaper reads: hours (tag ttl_hours: deleted when older than that since its last deployment) and/or expires_at (tag expires_at, RFC 3339 UTC). Null: no TTL (long-lived endpoints only)."
+  description = "Time to live for the endpoint, as tags the reaper reads: hours (tag ttl_hours: deleted when older than that since its last deployment) and/or expires_at (tag expires_at, RFC 3339 UTC). Null: no TTL (long-lived endpoints only; a dev-tier env requires one)."
   type = object({
     hours      = optional(number)
     expires_at = optional(string)
@@ -149,6 +170,11 @@ variable "ttl" {
   validation {
     condition     = var.ttl == null || try(var.ttl.hours != null || var.ttl.expires_at != null, false)
     error_message = "ttl must set hours and/or expires_at, or be null."
+  }
+
+  validation {
+    condition     = var.tier != "dev" || var.ttl != null
+    error_message = "a dev-tier endpoint must have a ttl (hours and/or expires_at): the reaper deletes dev endpoints by age, and one alive overnight is a failure."
   }
 
   validation {

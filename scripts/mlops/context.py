@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from mlops.adapters import aws
 from mlops.adapters.terraform import Terraform, prepare
-from mlops.core.config import ProjectConfig, parse_config
+from mlops.core import envs, hcl
+from mlops.core.config import ProjectConfig, load_yaml, parse_config
 from mlops.core.masking import Masker, compile_patterns
 from mlops.errors import MlopsError
 from mlops.settings import CONFIG_FILE, Settings
@@ -29,18 +28,37 @@ class Context:
     settings: Settings
     config: ProjectConfig
     env: Mapping[str, str]
+    # Answers of the cloud that cannot change during one command: the account of the
+    # credentials, and the state buckets already found.
+    _seen: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def local_cloud(self) -> bool:
         return aws.is_local_endpoint(self.env)
 
     def env_root(self, env_name: str) -> Path:
-        self.config.require_env(env_name)
+        """envs/<env>/, after checking its terraform.tfvars agrees with mlops.yaml."""
+        spec = self.config.env(env_name)
         root = self.settings.root / "envs" / env_name
         if not root.is_dir():
             raise MlopsError(f"no Terraform root at {root}",
                              f"mlops.yaml lists {env_name} but envs/{env_name}/ is missing",
                              f"create envs/{env_name}/ or remove it from mlops.yaml")
+        tfvars = root / "terraform.tfvars"
+        if tfvars.is_file():
+            values = {k: t.value for k, t in hcl.string_attributes(tfvars.read_text()).items()}
+            wrong = envs.tfvars_mismatches(spec, values)
+            if wrong:
+                found = ", ".join(f'{k} = "{v}"' for k, v, _ in wrong)
+                want = ", ".join(f'{k} = "{w}"' for k, _, w in wrong)
+                raise MlopsError(
+                    f"envs/{env_name}/terraform.tfvars sets {found}, but mlops.yaml says "
+                    f"{want} for env {env_name}",
+                    "the tfvars decide what Terraform builds and mlops.yaml decides the "
+                    "state bucket, the roles and the policy; they must describe the same env",
+                    f"make them agree: edit envs/{env_name}/terraform.tfvars or the "
+                    f"{env_name} entry of mlops.yaml",
+                )
         return root
 
     def masker(self) -> Masker:
@@ -55,16 +73,51 @@ class Context:
         return Terraform(workdir=root, env={**self.env, "TF_DATA_DIR": str(data_dir)},
                          label=label, mask=self.masker().mask)
 
-    def backend_config(self) -> dict[str, str]:
-        """Backend settings for an env root, after checking the state bucket exists."""
-        config = self.config.backend_config(aws.account_id(self.env),
-                                            local_cloud=self.local_cloud)
-        if not aws.bucket_exists(self.env, config["bucket"]):
+    def caller_account(self) -> str:
+        """The AWS account of the credentials (sts:GetCallerIdentity, asked once)."""
+        if "account" not in self._seen:
+            self._seen["account"] = aws.account_id(self.env)
+        return self._seen["account"]
+
+    def account_of(self, env_name: str) -> str:
+        """The account env_name lives in, which must be the credentials' account: an env
+        is planned and applied with credentials of its own account only."""
+        self.config.env(env_name)
+        account = self.caller_account()
+        problem = envs.account_problem(self.config.specs, env_name, account)
+        if problem:
+            spec = self.config.env(env_name)
+            wanted = (f"account {spec.account}" if spec.account else
+                      "the default account (one that no env in mlops.yaml names)")
             raise MlopsError(
-                f"the state bucket {config['bucket']} does not exist",
-                "env roots keep their state in the bucket that bootstrap/ creates",
-                "apply bootstrap/ first: `mlops bootstrap` (once per account, by a human)",
+                problem,
+                "every account keeps its envs' state in its own bucket and only its own "
+                "roles may change them, so nothing was read or changed",
+                f"use credentials of {wanted}: in CI, assume the {env_name} plan or apply "
+                f"role that `mlops bootstrap` created in that account; locally, e.g. "
+                f"AWS_PROFILE=<a profile of that account> mlops ...",
             )
+        return account
+
+    def state_bucket(self, env_name: str) -> str:
+        """The state bucket of env_name: the one of its account (one per account)."""
+        return self.config.bucket_for(self.account_of(env_name))
+
+    def backend_config(self, env_name: str) -> dict[str, str]:
+        """Backend settings for an env root, after checking its account and that its state
+        bucket exists."""
+        config = self.config.backend_config(self.account_of(env_name),
+                                            local_cloud=self.local_cloud)
+        bucket = config["bucket"]
+        if self._seen.get(f"bucket:{bucket}") != "yes":
+            if not aws.bucket_exists(self.env, bucket):
+                raise MlopsError(
+                    f"the state bucket {bucket} does not exist",
+                    "env roots keep their state in the bucket that bootstrap/ creates in "
+                    "their account",
+                    "apply bootstrap/ first: `mlops bootstrap` (once per account, by a human)",
+                )
+            self._seen[f"bucket:{bucket}"] = "yes"
         return config
 
     def state_key(self, env_name: str) -> str:
@@ -78,25 +131,40 @@ class Context:
         return match.group(1)
 
     def state_lock(self, env_name: str, bucket: str | None = None) -> StateLock:
-        """The env's state lock (Terraform's `<key>.tflock` in the state bucket)."""
+        """The env's state lock (Terraform's `<key>.tflock` in its account's state bucket)."""
         from mlops.adapters.statelock import StateLock
 
-        bucket = bucket or self.backend_config()["bucket"]
+        bucket = bucket or self.backend_config(env_name)["bucket"]
         return StateLock(aws.client(self.env, "s3"), bucket, self.state_key(env_name), env_name)
 
 
 def load_config(settings: Settings) -> ProjectConfig:
+    """mlops.yaml, parsed and checked (the envs and their promotion order included)."""
     path = settings.root / CONFIG_FILE
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise MlopsError(f"{path} is not valid YAML", str(err), "fix the syntax") from err
-    return parse_config(data, str(path))
+    return parse_config(load_yaml(path.read_text(), str(path)), str(path))
+
+
+def env_folders(settings: Settings) -> list[str]:
+    """The root folders under envs/ (hidden ones aside)."""
+    base = settings.root / "envs"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def load_project(settings: Settings) -> ProjectConfig:
+    """load_config, and every env listed has its envs/<name>/ root and every root is
+    listed: for the commands that work on the roots (plan, apply, changed, env, ...)."""
+    config = load_config(settings)
+    envs.check_env_folders(config.envs, env_folders(settings))
+    return config
 
 
 def load(env: Mapping[str, str]) -> Context:
     settings = Settings.from_env(env)
-    config = load_config(settings)
+    config = load_project(settings)
     tf_env = prepare(settings, env)
+    # boto3's region (STS, the state bucket check): the state buckets' region. Terraform's
+    # provider region comes from each root's tfvars, the backend's from -backend-config.
     tf_env.setdefault("AWS_REGION", config.region)
     return Context(settings=settings, config=config, env=tf_env)

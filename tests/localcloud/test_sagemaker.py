@@ -1,4 +1,8 @@
-"""SageMaker endpoint lifecycle extensions (mlops/localcloud/extensions/sagemaker.py)."""
+"""SageMaker endpoint lifecycle extensions (mlops/localcloud/extensions/sagemaker.py).
+
+Endpoints are hosted for real now (tests/localcloud/test_hosting.py), and an endpoint whose
+artifact is missing fails as on AWS: every model here points at a real trained artifact.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,26 @@ pytestmark = pytest.mark.cloud
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 
 
+@pytest.fixture
+def sm(cloud: Any) -> Any:
+    return cloud.client("sagemaker")
+
+
+@pytest.fixture(autouse=True)
+def _model_data_url(artifacts: Any) -> None:
+    global MODEL_DATA_URL  # every model here serves the seed-1 artifact
+    MODEL_DATA_URL = artifacts.url("v1")
+
+
+MODEL_DATA_URL = ""
+
+
 def _config(sm: Any, name: str, variants: dict[str, float]) -> str:
     for model in variants:
         sm.create_model(ModelName=model, ExecutionRoleArn=ROLE,
                         PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1"
-                                                   ".amazonaws.com/serve:latest"})
+                                                   ".amazonaws.com/serve:latest",
+                                          "ModelDataUrl": MODEL_DATA_URL})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
         {"VariantName": model.rsplit("-", 1)[-1], "ModelName": model,
          "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
@@ -45,8 +64,7 @@ def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return err["Code"], err["Message"]
 
 
-def test_update_endpoint_swaps_config_through_updating(cloud: Any, unique_name: str) -> None:
-    sm = cloud.client("sagemaker")
+def test_update_endpoint_swaps_config_through_updating(sm: Any, unique_name: str) -> None:
     blue = _config(sm, f"{unique_name}-blue", {f"{unique_name}-m-blue": 1.0})
     green = _config(sm, f"{unique_name}-green", {f"{unique_name}-m-green": 1.0})
     sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=blue)
@@ -70,8 +88,7 @@ def test_update_endpoint_swaps_config_through_updating(cloud: Any, unique_name: 
     assert "PendingDeploymentSummary" not in after
 
 
-def test_create_existing_endpoint_is_refused(cloud: Any, unique_name: str) -> None:
-    sm = cloud.client("sagemaker")
+def test_create_existing_endpoint_is_refused(sm: Any, unique_name: str) -> None:
     config = _config(sm, unique_name, {f"{unique_name}-m-a": 1.0})
     sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=config)
     with pytest.raises(ClientError) as excinfo:
@@ -81,10 +98,9 @@ def test_create_existing_endpoint_is_refused(cloud: Any, unique_name: str) -> No
     assert "Cannot create already existing endpoint" in message
 
 
-def test_list_endpoints_shows_the_settled_status(cloud: Any, unique_name: str) -> None:
+def test_list_endpoints_shows_the_settled_status(sm: Any, unique_name: str) -> None:
     """ListEndpoints is a read like DescribeEndpoint: "EndpointStatus: The status of the
     endpoint" is the current one, and StatusEquals filters on it."""
-    sm = cloud.client("sagemaker")
     config = _config(sm, unique_name, {f"{unique_name}-m-a": 1.0})
     sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=config)
 
@@ -101,8 +117,7 @@ def test_list_endpoints_shows_the_settled_status(cloud: Any, unique_name: str) -
     assert [e["EndpointName"] for e in in_service["Endpoints"]] == [unique_name]
 
 
-def test_deleting_config_in_use_is_refused(cloud: Any, unique_name: str) -> None:
-    sm = cloud.client("sagemaker")
+def test_deleting_config_in_use_is_refused(sm: Any, unique_name: str) -> None:
     used = _config(sm, f"{unique_name}-used", {f"{unique_name}-m-a": 1.0})
     spare = _config(sm, f"{unique_name}-spare", {f"{unique_name}-m-b": 1.0})
     sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=used)
@@ -115,8 +130,7 @@ def test_deleting_config_in_use_is_refused(cloud: Any, unique_name: str) -> None
     assert sm.describe_endpoint_config(EndpointConfigName=used)["EndpointConfigName"] == used
 
 
-def test_weights_update_moves_desired_then_current(cloud: Any, unique_name: str) -> None:
-    sm = cloud.client("sagemaker")
+def test_weights_update_moves_desired_then_current(sm: Any, unique_name: str) -> None:
     config = _config(sm, unique_name, {f"{unique_name}-m-stable": 1.0,
                                        f"{unique_name}-m-canary": 0.0})
     sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=config)
@@ -137,14 +151,12 @@ def test_weights_update_moves_desired_then_current(cloud: Any, unique_name: str)
     assert weights() == {"stable": (0.9, 0.9, 1), "canary": (0.1, 0.1, 1)}
 
 
-def test_describe_model_without_vpc_has_no_vpc_config(cloud: Any, unique_name: str) -> None:
-    sm = cloud.client("sagemaker")
+def test_describe_model_without_vpc_has_no_vpc_config(sm: Any, unique_name: str) -> None:
     _config(sm, unique_name, {f"{unique_name}-m": 1.0})
     assert "VpcConfig" not in sm.describe_model(ModelName=f"{unique_name}-m")
 
 
-def test_create_model_keeps_network_isolation(cloud: Any, unique_name: str) -> None:
-    sm = cloud.client("sagemaker")
+def test_create_model_keeps_network_isolation(sm: Any, unique_name: str) -> None:
     for name, isolated in ((f"{unique_name}-iso", True), (f"{unique_name}-open", False)):
         sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
                         PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1."

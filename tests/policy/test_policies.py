@@ -28,8 +28,13 @@ def load(name: str) -> Any:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def check(plan: Any, env: str, labels: tuple[str, ...] = ()) -> Expected:
-    data = policy.build_data(POLICIES.data, env, labels)
+def check(plan: Any, env: str, labels: tuple[str, ...] = (), *, tier: str | None = None,
+          protected: bool | None = None) -> Expected:
+    """The violations of `plan` for `env`; its tier defaults to the env's name (dev, staging,
+    prod as in this repository's mlops.yaml) and protection to tier == prod."""
+    tier = tier or env
+    protected = tier == "prod" if protected is None else protected
+    data = policy.build_data(POLICIES.data, env, labels, tier=tier, protected=protected)
     violations = policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY))
     found = []
     for v in violations:
@@ -64,9 +69,10 @@ DEV_ALLOWED = ("g4dn.xlarge, g5.xlarge, ml.g5.xlarge, ml.m5.large, ml.t2.medium,
                "t3.medium, t3.micro, t3.small")
 
 
-def not_allowed(itype: str) -> str:
+def not_allowed(itype: str, env: str = "dev", tier: str = "dev",
+                allowed: str = DEV_ALLOWED) -> str:
     return (
-        f"instance type {itype} is not allowed in dev (allowed: {DEV_ALLOWED}; "
+        f"instance type {itype} is not allowed in {env} (allowed in the {tier} tier: {allowed}; "
         "edit policies/data/instance_types.yaml to change)"
     )
 
@@ -86,6 +92,7 @@ def destroyed(rtype: str, what: str, reason: str) -> str:
         ("s3_pass", "dev"),
         ("instance_types_pass", "dev"),
         ("destroy_pass", "prod"),
+        ("artifacts_pass", "prod"),
     ],
 )
 def test_passing_plans(fixture: str, env: str) -> None:
@@ -200,8 +207,9 @@ def test_instance_types_fail() -> None:
 
 def test_instance_types_without_allowlist_fail_closed() -> None:
     plan = load("instance_types_pass")
-    plan["variables"]["env"]["value"] = "qa"
-    data = policy.build_data({k: v for k, v in POLICIES.data.items()}, "qa", ())
+    data = {k: v for k, v in POLICIES.data.items() if k != "instance_types"}
+    data["instance_types"] = {"dev": POLICIES.data["instance_types"]["dev"]}
+    data = policy.build_data(data, "dev", (), tier="staging", protected=False)
     found = policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY))
     assert {(v.rule, v.address) for v in found if v.rule == "instance_types"} == {
         ("instance_types", "aws_instance.notebook"),
@@ -209,8 +217,33 @@ def test_instance_types_without_allowlist_fail_closed() -> None:
         ("instance_types", "aws_sagemaker_endpoint_configuration.serving"),
     }
     assert all(
-        'no allowlist for env "qa"' in v.message for v in found if v.rule == "instance_types"
+        'no allowlist "staging" (tier staging)' in v.message
+        for v in found if v.rule == "instance_types"
     )
+
+
+PROD_ALLOWED = ("g5.12xlarge, g5.2xlarge, ml.g5.12xlarge, ml.g5.2xlarge, ml.m5.large, "
+                "ml.m5.xlarge, t3.medium")
+
+
+@pytest.mark.parametrize(
+    ("env", "tier", "expected"),
+    [
+        # A qa env of the dev tier gets dev's allowlist: the passing plan passes.
+        ("qa", "dev", []),
+        # The same plan in a prod-tier env is held to prod's list, whatever the env's name.
+        ("dev", "prod", [
+            ("instance_types", "aws_launch_template.trainer",
+             not_allowed("g5.xlarge", "dev", "prod", PROD_ALLOWED)),
+        ]),
+    ],
+)
+def test_instance_allowlist_follows_the_tier_not_the_name(env: str, tier: str,
+                                                          expected: Expected) -> None:
+    plan = load("instance_types_pass")
+    plan["variables"]["env"]["value"] = env
+    found = check(plan, env, tier=tier)
+    assert [f for f in found if f[0] == "instance_types"] == expected
 
 
 DESTROYS = [
@@ -257,6 +290,25 @@ def test_destroy_outside_prod_is_allowed() -> None:
     assert [v for v in found if v[0] == "destroy"] == []
 
 
+@pytest.mark.parametrize(
+    ("env", "tier", "protected", "labels", "destroys"),
+    [
+        ("prod", "prod", False, (), 0),  # a prod-tier env marked unprotected in mlops.yaml
+        ("staging", "staging", True, (), 3),  # a protected staging env needs the label
+        ("staging", "staging", True, ("allow-destroy:staging",), 0),
+        ("staging", "staging", True, ("allow-destroy:prod",), 3),  # the label names the env
+    ],
+)
+def test_destroy_protection_follows_protected_not_the_name(
+        env: str, tier: str, protected: bool, labels: tuple[str, ...], destroys: int) -> None:
+    plan = load("destroy_fail")
+    plan["variables"]["env"]["value"] = env
+    found = [f for f in check(plan, env, labels, tier=tier, protected=protected)
+             if f[0] == "destroy"]
+    assert len(found) == destroys, found
+    assert all(f"in {env} " in f[2] and f"allow-destroy:{env}" in f[2] for f in found), found
+
+
 def test_create_before_destroy_replacement_counts() -> None:
     plan = load("destroy_fail")
     for rc in plan["resource_changes"]:
@@ -269,10 +321,12 @@ def test_create_before_destroy_replacement_counts() -> None:
     ) in check(plan, "prod")
 
 
-def test_env_falls_back_to_the_plan_variable() -> None:
-    # conftest without a context data file: env comes from var.env in the plan.
-    data = dict(POLICIES.data)
-    raw = rego.evaluate(POLICIES, data, load("destroy_fail"), policy.QUERY)
+def test_env_and_tier_fall_back_to_the_plan_variables() -> None:
+    # conftest without a context data file: env and tier come from var.env and var.tier
+    # in the plan (the env roots declare both); protection from the tier.
+    plan = load("destroy_fail")
+    plan["variables"]["tier"] = {"value": "prod"}
+    raw = rego.evaluate(POLICIES, dict(POLICIES.data), plan, policy.QUERY)
     assert [(v.rule, v.address) for v in policy.parse_violations(raw)] == [
         (rule, address) for rule, address, _ in DESTROYS
     ]
@@ -282,9 +336,19 @@ def test_unknown_env_is_a_violation() -> None:
     plan = load("tags_pass")
     del plan["variables"]
     raw = rego.evaluate(POLICIES, dict(POLICIES.data), plan, policy.QUERY)
+    found = {v.rule: v.message for v in policy.parse_violations(raw)}
+    assert list(found) == ["context"]
+    messages = [v.message for v in policy.parse_violations(raw)]
+    assert any("the environment of this plan is unknown" in m for m in messages), messages
+    assert any("the tier of this plan is unknown" in m for m in messages), messages
+
+
+def test_unknown_tier_is_a_violation() -> None:
+    plan = load("tags_pass")  # var.env is set, var.tier is not (a root without tiers)
+    raw = rego.evaluate(POLICIES, dict(POLICIES.data), plan, policy.QUERY)
     (violation,) = policy.parse_violations(raw)
     assert violation.rule == "context"
-    assert "the environment of this plan is unknown" in violation.message
+    assert "the tier of this plan is unknown" in violation.message
 
 
 def test_empty_plan_passes() -> None:
@@ -308,3 +372,27 @@ def test_only_deny_uses_conftest_rule_names() -> None:
                 assert line.startswith("deny contains "), f"{path.name}:{number}: {line}"
         assert "package main" in path.read_text(), path.name
         assert "import rego.v1" in path.read_text(), path.name
+
+
+FAULTY = (
+    "model artifact is fault-injected (artifact_fault = {}) or has no mlops provenance; "
+    "prod serves only artifacts built by `mlops train` without --fault and published with "
+    "`mlops artifact push`"
+)
+
+
+def test_artifacts_fail_in_prod_only() -> None:
+    assert check(load("artifacts_fail"), "prod") == [
+        ("artifacts", "aws_sagemaker_model.canary", FAULTY.format("error-rate=0.5")),
+        ("artifacts", "aws_sagemaker_model.handmade", FAULTY.format("unknown")),
+    ]
+
+
+def test_artifacts_rule_follows_the_tier_when_given() -> None:
+    """data.context.tier (environments as data) decides, not the env's name."""
+    plan = load("artifacts_fail")
+    data = policy.build_data(POLICIES.data, "prod", ())
+    data["context"]["tier"] = "staging"
+    assert policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY)) == ()
+    data["context"]["tier"] = "prod"
+    assert len(policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY))) == 2

@@ -112,6 +112,12 @@ def test_all_passing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
             "is not a plan for env prod",
             "var.env = 'dev'",
         ),
+        (
+            '{"format_version": "1.2", "planned_values": {}, '
+            '"variables": {"env": {"value": "prod"}, "tier": {"value": "dev"}}}',
+            "is not a plan for env prod",
+            "var.tier = 'dev', but mlops.yaml gives env 'prod' the tier 'prod'",
+        ),
     ],
 )
 def test_bad_plans(tmp_path: Path, content: str | None, what: str, why: str) -> None:
@@ -124,6 +130,14 @@ def test_bad_plans(tmp_path: Path, content: str | None, what: str, why: str) -> 
     assert what in info.value.what
     assert why in info.value.why
     assert info.value.fix
+
+
+def test_env_not_in_mlops_yaml_is_refused(tmp_path: Path) -> None:
+    """The tier and protection come from mlops.yaml: an env it does not list has neither."""
+    with pytest.raises(MlopsError) as info:
+        run("check", "--env", "qa", str(FIXTURES / "tags_pass.json"))
+    assert info.value.what == "unknown env 'qa'"
+    assert "mlops env add qa" in info.value.fix
 
 
 def test_broken_policy_names_the_file(tmp_path: Path) -> None:

@@ -51,9 +51,14 @@ def _tags(**values: str) -> list[dict[str, str]]:
             for k, v in values.items()]
 
 
-def _endpoint(sm: Any, name: str, tags: list[dict[str, str]]) -> None:
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"})
+def _endpoint(sm: Any, name: str, tags: list[dict[str, str]], model_url: str = "") -> None:
+    """An endpoint; with `model_url` (a real trained artifact) it is hosted and InService,
+    without it the embedded SageMaker fails it (no ModelDataUrl), as AWS fails a model it
+    cannot load: a Failed endpoint runs nothing and costs nothing, but is still reaped."""
+    container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"}
+    if model_url:
+        container["ModelDataUrl"] = model_url
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "stable", "ModelName": name, "InstanceType": "ml.t2.medium",
         "InitialInstanceCount": 1}])
@@ -91,8 +96,18 @@ def _project(cloud: Any, root: Path) -> World:
     return World(project, env, summary)
 
 
+@pytest.fixture(scope="module")
+def model_url(cloud: Any, train_model: Any) -> str:
+    """A real trained model in the embedded S3 (the hosted endpoints serve it)."""
+    bucket = f"reap-models-{uuid.uuid4().hex[:8]}"
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(train_model(1).archive), bucket, "v1/model.tar.gz")
+    return f"s3://{bucket}/v1/model.tar.gz"
+
+
 @pytest.fixture
-def world(cloud: Any, tmp_path: Path) -> World:
+def world(cloud: Any, tmp_path: Path, model_url: str) -> World:
     """A project of its own with, in the embedded AWS: dev endpoints expired, young
     (ttl and expiry ahead), untagged, opted out; an expired prod endpoint; another
     project's expired dev endpoint; expired GPU and CPU instances; a GPU instance of
@@ -101,7 +116,8 @@ def world(cloud: Any, tmp_path: Path) -> World:
     project = w.project
     sm, ec2 = cloud.client("sagemaker"), cloud.client("ec2")
     ours = {"owner": "ml-platform", "cost": "ml", "project": project}
-    _endpoint(sm, w.name("dev", "expired"), _tags(env="dev", expires_at=PAST, **ours))
+    _endpoint(sm, w.name("dev", "expired"), _tags(env="dev", expires_at=PAST, **ours),
+              model_url)  # hosted: a model server serves it
     _endpoint(sm, w.name("dev", "young"), _tags(env="dev", ttl_hours="8",
                                                 expires_at=FUTURE, **ours))
     _endpoint(sm, w.name("dev", "untagged"), [])  # every tag lost; the name says dev
@@ -157,6 +173,9 @@ def test_dry_run_reports_and_changes_nothing(cloud: Any, world: World) -> None:
 
 
 def test_reap_deletes_and_stops_only_the_right_ones(cloud: Any, world: World) -> None:
+    expired = cloud.client("sagemaker").describe_endpoint(
+        EndpointName=world.name("dev", "expired"))
+    assert expired["EndpointStatus"] == "InService", expired.get("FailureReason")
     code, out, err = world.reap("--grace", "0")
     assert code == 0, err
     sm, ec2 = cloud.client("sagemaker"), cloud.client("ec2")
@@ -173,8 +192,9 @@ def test_reap_deletes_and_stops_only_the_right_ones(cloud: Any, world: World) ->
     for name in ("expired", "untagged"):
         sm.describe_endpoint_config(EndpointConfigName=world.name("dev", name))
         sm.describe_model(ModelName=world.name("dev", name))
-    assert "reaped 3, -$0.64/h" in out, out
-    assert "-$0.64/h ≈ -$465.74/month stopped" in world.summary.read_text()
+    # the hosted endpoint and the GPU instance stop cost; the untagged one had failed
+    assert "reaped 3, -$0.58/h" in out, out
+    assert "-$0.58/h ≈ -$424.86/month stopped" in world.summary.read_text()
 
 
 def test_a_protected_env_is_reaped_only_when_named(cloud: Any, world: World) -> None:

@@ -8,13 +8,13 @@ Helpers are fixtures too (test modules never import this file):
 - `bootstrapped`: `mlops bootstrap` once per worker (each xdist worker has its own cloud);
 - `project_env(root)`: the same environment for a temporary MLOPS_ROOT with its own state dir;
 - `repo_copy(dest)`: envs/, modules/ and mlops.yaml copied (state keys optionally unique);
-- `small_project(dest, roots)`: a temporary MLOPS_ROOT with small env roots of its own.
+- `small_project(dest, roots)`: a temporary MLOPS_ROOT with small env roots of its own (and
+  an mlops.yaml listing exactly those envs).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import re
 import shutil
 import uuid
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mlops import context
 from mlops.cli import main
@@ -148,10 +149,15 @@ def _small_project(dest: Path, roots: dict[str, dict[str, str]], *,
     state bucket under a key of its own; with the AWS provider it gets the repo's lock
     file, so `terraform init` links the cached provider instead of copying it."""
     dest.mkdir(parents=True, exist_ok=True)
-    text = (ROOT / "mlops.yaml").read_text()
+    config = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    # Exactly the envs it has roots for (mlops refuses a listed env without its folder);
+    # dev, staging and prod keep their tiers, any other name is of the dev tier.
+    tiers = ("dev", "staging", "prod")  # in this order, then other names, of the dev tier
+    names = [n for n in tiers if n in roots] + [n for n in roots if n not in tiers]
+    config["envs"] = {name: {"tier": name if name in tiers else "dev"} for name in names}
     if mask_patterns:
-        text += "mask_patterns:\n" + "".join(f"  - {json.dumps(p)}\n" for p in mask_patterns)
-    (dest / "mlops.yaml").write_text(text)
+        config["mask_patterns"] = list(mask_patterns)
+    (dest / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     for env_name, files in roots.items():
         root = dest / "envs" / env_name
         root.mkdir(parents=True)

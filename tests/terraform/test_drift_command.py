@@ -87,12 +87,9 @@ def test_drift_opens_updates_closes_and_reopens_one_issue(
     assert "someone" in issue.body  # the drift plan shows the tag Terraform would remove
     assert "Drift in `dev`" in (tmp_path / "summary.md").read_text()
 
+    tamper(cloud, bucket, "someone-else")  # the drift changes: same issue, a comment
     run_mlops(env, "drift", "--env", "dev", "--issue").check(2)
     assert [i.number for i in drift_issues(github)] == [issue.number], "a second issue"
-    assert github.comments_on(REPO, issue.number) == [], "the same drift commented again"
-
-    tamper(cloud, bucket, "someone-else")
-    run_mlops(env, "drift", "--env", "dev", "--issue").check(2)
     [comment] = github.comments_on(REPO, issue.number)
     assert "changed" in comment.body and "someone-else" in drift_issues(github)[0].body
 
@@ -103,23 +100,20 @@ def test_drift_opens_updates_closes_and_reopens_one_issue(
         issue.number, "closed", "completed")
     assert "matches main again" in github.comments_on(REPO, issue.number)[-1].body
 
-    tamper(cloud, bucket, "again")
-    run_mlops(env, "drift", "--env", "dev", "--issue").check(2)
-    [reopened] = drift_issues(github)
-    assert (reopened.number, reopened.state) == (issue.number, "open"), "not the same issue"
-    assert "is back" in github.comments_on(REPO, issue.number)[-1].body
 
-
-def test_the_issue_is_found_by_labels_not_title(
+def test_drift_reopens_the_issue_it_finds_by_labels_not_title(
         applied: tuple[dict[str, str], str], run_mlops: Any, cloud: Any,
         github: FakeGitHub) -> None:
     env, bucket = applied
-    renamed = github.add_issue(REPO, "someone renamed this", "", ("drift", "env:dev"))
+    renamed = github.add_issue(REPO, "someone renamed this", "", ("drift", "env:dev"),
+                               state="closed")
     github.add_issue(REPO, "Drift in dev: it no longer matches main", "", ("env:dev",))
-    tamper(cloud, bucket, "someone")
+    tamper(cloud, bucket, "again")
     run_mlops(env, "drift", "--env", "dev", "--issue").check(2)
-    assert [i.number for i in drift_issues(github)] == [renamed.number]
-    assert github.issue(REPO, renamed.number).body.startswith("<!-- mlops:drift env=dev")
+    [reopened] = drift_issues(github)
+    assert (reopened.number, reopened.state) == (renamed.number, "open"), "not the same issue"
+    assert reopened.body.startswith("<!-- mlops:drift env=dev")
+    assert "is back" in github.comments_on(REPO, renamed.number)[-1].body
 
 
 def test_a_failed_plan_is_exit_1_and_leaves_the_issue_alone(

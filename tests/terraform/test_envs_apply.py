@@ -3,8 +3,12 @@ embedded AWS (one per xdist worker, bootstrapped once per worker by `bootstrappe
 
 Per env: `mlops plan` (adds only) -> `mlops apply --plan DIR` -> the resources and outputs
 are what the tfvars ask for and the state object is in the state bucket -> a second plan
-changes nothing (zero drift) -> `mlops destroy --yes` leaves nothing behind. dev also gets a
-real drift plan (a tag put out of band) and a real replacement plan (a new model artifact).
+changes nothing (zero drift) -> `mlops destroy --yes` leaves nothing behind. The checked-in
+tfvars serve nothing (first release through Git); dev also gets a real drift plan (a tag put
+out of band) and its first release: `mlops artifact push` of a trained model, serving enabled
+in a copy (same state), applied, invoked for real predictions and metrics, re-planned with
+zero drift, then a replacement plan by a fault-injected artifact; no model server survives
+the destroy.
 Then locking, a missing state bucket, and bad inputs that must fail with a clear message.
 
 Applies are slow (the AWS provider waits ~55 s after creating an S3 lifecycle configuration,
@@ -14,6 +18,7 @@ against real S3 as well), so each env is applied exactly once.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +27,13 @@ import yaml
 from botocore.exceptions import ClientError
 
 from mlops import context
+from mlops.core.config import load_yaml, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
-ENVS = ("dev", "staging", "prod")
 OIDC = "token.actions.githubusercontent.com"
 CONFIG = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+# Every env of mlops.yaml, in promotion order: a new env's root is held to the same checks.
+ENVS = parse_config(load_yaml((ROOT / "mlops.yaml").read_text())).envs
 PROJECT = CONFIG["project"]
 ZERO = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "import": 0, "move": 0,
         "forget": 0, "outputs": 0, "drift": 0}
@@ -191,28 +198,11 @@ def _assert_applied(cloud: Any, env_name: str, variables: dict[str, Any],
         "expected ('IMMUTABLE', True)")
 
     serving = variables["serving"]
-    sagemaker = cloud.client("sagemaker")
-    endpoint_name = outputs["endpoint"]["name"]
-    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    assert endpoint["EndpointStatus"] == "InService", (
-        f"endpoint {endpoint_name}: found {endpoint['EndpointStatus']}, expected InService")
-    assert endpoint["EndpointConfigName"] == outputs["endpoint"]["config_name"], (
-        f"endpoint {endpoint_name} config: found {endpoint['EndpointConfigName']}, "
-        f"expected the output {outputs['endpoint']['config_name']}")
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    release = serving["releases"][serving["active_release"]]
-    found_variants = {v["VariantName"]: (v["InstanceType"], v["InitialInstanceCount"])
-                      for v in config["ProductionVariants"]}
-    expected_variants = {name: (spec.get("instance_type") or "ml.t2.medium",
-                                spec.get("instance_count") or 1)
-                         for name, spec in release.items()}
-    assert found_variants == expected_variants, (
-        f"endpoint config {config['EndpointConfigName']} variants (type, count): "
-        f"found {found_variants}, expected {expected_variants} from {where}/terraform.tfvars")
-    capture = config.get("DataCaptureConfig", {}).get("InitialSamplingPercentage")
-    assert capture == serving["data_capture_percentage"], (
-        f"endpoint config data capture %: found {capture}, "
-        f"expected {serving['data_capture_percentage']}")
+    if serving["enabled"]:
+        _assert_serving(cloud, where, serving, outputs)
+    else:  # first release through Git: nothing serves until a model is released
+        assert outputs.get("endpoint") is None, (
+            f"{where}: serving is disabled but the endpoint output is {outputs.get('endpoint')}")
 
     budgets = cloud.client("budgets")
     account = cloud.client("sts").get_caller_identity()["Account"]
@@ -246,6 +236,34 @@ def _assert_applied(cloud: Any, env_name: str, variables: dict[str, Any],
     assert ingress == expected_ingress, (
         f"trainer security group {group_id} ingress: found {ingress}, expected SSH only from "
         f"{where}/terraform.tfvars ssh_cidrs: {expected_ingress}")
+
+
+def _assert_serving(cloud: Any, where: str, serving: dict[str, Any],
+                    outputs: dict[str, Any]) -> None:
+    """The endpoint, its config and variants are what the tfvars' active release asks for."""
+    sagemaker = cloud.client("sagemaker")
+    endpoint_name = outputs["endpoint"]["name"]
+    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    assert endpoint["EndpointStatus"] == "InService", (
+        f"endpoint {endpoint_name}: found {endpoint['EndpointStatus']}, expected InService")
+    assert endpoint["EndpointConfigName"] == outputs["endpoint"]["config_name"], (
+        f"endpoint {endpoint_name} config: found {endpoint['EndpointConfigName']}, "
+        f"expected the output {outputs['endpoint']['config_name']}")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    release = serving["releases"][serving["active_release"]]
+    found_variants = {v["VariantName"]: (v["InstanceType"], v["InitialInstanceCount"])
+                      for v in config["ProductionVariants"]}
+    expected_variants = {name: (spec.get("instance_type") or "ml.t2.medium",
+                                spec.get("instance_count") or 1)
+                         for name, spec in release.items()}
+    assert found_variants == expected_variants, (
+        f"endpoint config {config['EndpointConfigName']} variants (type, count): "
+        f"found {found_variants}, expected {expected_variants} from {where}/terraform.tfvars")
+    capture = config.get("DataCaptureConfig", {}).get("InitialSamplingPercentage")
+    assert capture == serving["data_capture_percentage"], (
+        f"endpoint config data capture %: found {capture}, "
+        f"expected {serving['data_capture_percentage']}")
+
 
 
 def _state(cloud: Any, bucket: str, env_name: str) -> dict[str, Any]:
@@ -318,18 +336,107 @@ def _render(run_mlops: Any, env: dict[str, str], *plan_dirs: Path) -> str:
     return run_mlops(env, "comment", "render", *map(str, plan_dirs)).check(0).stdout
 
 
-def _replacement_plan(run_mlops: Any, repo_copy: Any, env_name: str, project_env: Any,
-                      tmp_path: Path) -> None:
-    """A new model artifact URL for the applied env, planned from a copy of the repo whose
-    tfvars differ (same state key): the model and endpoint config are replaced, the
-    endpoint updated in place; the comment warns about the replacements first."""
-    copy = repo_copy(tmp_path / "repo-new-model")
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-demo-dev-model-server:0.1.0"
+
+
+def _enable_serving(copy: Path, env_name: str, releases: dict[str, str], active: str) -> None:
+    """Turn serving on in a copy's tfvars with one stable variant per release (what a
+    release PR does): `releases` maps release -> the S3 URI `mlops artifact push` printed."""
     tfvars = copy / "envs" / env_name / "terraform.tfvars"
-    old = f"s3://{PROJECT}-{env_name}-artifacts/models/v1/model.tar.gz"
-    assert old in tfvars.read_text(), f"{tfvars} no longer holds {old}; update this test"
-    tfvars.write_text(tfvars.read_text().replace(old, old.replace("/v1/", "/v1.1/")))
+    text = tfvars.read_text()
+    assert "  enabled                 = false\n" in text, (
+        f"{tfvars}: the serving block changed shape; update this test")
+    body = "".join(
+        f'    {name} = {{ stable = {{ image = "{IMAGE}", model_data_url = "{uri}" }} }}\n'
+        for name, uri in releases.items())
+    tfvars.write_text(text.replace(
+        "  enabled                 = false\n",
+        f"  enabled                 = true\n  releases = {{\n{body}  }}\n"
+        f'  active_release = "{active}"\n', 1))
+
+
+def _serve_a_release(run_mlops: Any, repo_copy: Any, project_env: Any, cloud: Any,
+                     env: dict[str, str], train_model: Any, processes: Any,
+                     tmp_path: Path) -> set[int]:
+    """The first release of dev, through the real commands: push a trained model to the
+    applied env's bucket (twice: a no-op), enable serving with it in a copy of the repo
+    (same state), apply, get the model's own predictions and metrics back from the hosted
+    endpoint, re-plan with zero drift, then plan a fault-injected replacement and check
+    the plan and the policy gate see its provenance. Returns the model-server pids."""
+    v1, faulty = train_model(1), train_model(3, "error-rate=0.5")
+    pushed = run_mlops(env, "artifact", "push", str(v1.dir), "--env", "dev").check(0)
+    uri = f"s3://{PROJECT}-dev-artifacts/models/{v1.sha256}/model.tar.gz"
+    assert pushed.stdout.strip() == uri, f"push should print {uri}:\n{pushed.describe()}"
+    bucket = f"{PROJECT}-dev-artifacts"  # the output just read; later pushes name it
+    again = run_mlops(env, "artifact", "push", str(v1.dir), "--env", "dev", "--bucket",
+                      bucket).check(0)
+    assert again.stdout.strip() == uri and "already pushed" in again.stderr, again.describe()
+
+    copy = repo_copy(tmp_path / "repo-serving")
+    _enable_serving(copy, "dev", {"v1": uri}, "v1")
+    copy_env = project_env(copy)
+    cloud_pid = processes.pid(cloud)
+    before = set(processes.children(cloud_pid))
+    run_mlops(copy_env, "apply", "--env", "dev").check(0)
+    outputs = _outputs(copy_env, "dev")
+    variables = {"serving": {"releases": {"v1": {"stable": {}}}, "active_release": "v1",
+                             "data_capture_percentage": 20}}
+    _assert_serving(cloud, "envs/dev (serving copy)", variables["serving"], outputs)
+    servers = set(processes.children(cloud_pid)) - before
+    assert len(servers) == 1, f"one model server for the stable variant, found {servers}"
+
+    endpoint = outputs["endpoint"]["name"]
+    from mlops.adapters import training
+    from model_server import artifact
+
+    rows = training.holdout_rows("breast_cancer")[:10]
+    answer = cloud.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint, Body=json.dumps({"instances": rows}),
+        ContentType="application/json")
+    expected = artifact.load(artifact.read_archive(v1.archive.read_bytes())).estimator.predict(
+        rows).tolist()
+    assert json.loads(answer["Body"].read()) == {"predictions": expected}, (
+        "the hosted endpoint must answer with the released model's own predictions")
+    traffic = run_mlops(copy_env, "traffic", "--env", "dev", "--rps", "10", "--duration", "2",
+                        "--json").check(0)
+    report = json.loads(traffic.stdout)
+    assert report["endpoint"] == endpoint and report["success_rate"] == 1.0, report
+    assert report["variants"]["stable"]["requests"] == 20, report
+    points = cloud.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/SageMaker", MetricName="Invocations", StartTime=time.time() - 600,
+        EndTime=time.time() + 60, Period=3600, Statistics=["Sum"],
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint},
+                    {"Name": "VariantName", "Value": "stable"}])["Datapoints"]
+    assert [p["Sum"] for p in points] == [21.0], f"Invocations in CloudWatch: {points}"
+    alarms = outputs["endpoint"]["alarm_names"]["stable"]
+    found = cloud.client("cloudwatch").describe_alarms(
+        AlarmNames=[alarms["errors_5xx"], alarms["latency"]])["MetricAlarms"]
+    assert {a["AlarmName"]: a["StateValue"] for a in found} == {
+        alarms["errors_5xx"]: "OK", alarms["latency"]: "OK"}, found
+
+    replan = tmp_path / "plan-serving-replan"
+    run_mlops(copy_env, "plan", "--env", "dev", "--out", str(replan)).check(0)
+    found_counts = {k: read_json(replan / "summary.json")["counts"][k] for k in ZERO}
+    assert found_counts == ZERO, (
+        f"plan right after the release apply: found {found_counts}, expected no changes "
+        f"(alarms with metric math, model tags, endpoint):\n{(replan / 'plan.txt').read_text()}")
+
+    _replacement_plan(run_mlops, repo_copy, project_env, env, bucket, faulty, tmp_path)
+    return servers
+
+
+def _replacement_plan(run_mlops: Any, repo_copy: Any, project_env: Any, env: dict[str, str],
+                      bucket: str, faulty: Any, tmp_path: Path) -> None:
+    """A new model artifact (a fault-injected build) for release v1, planned from another
+    copy with the same state: the model and endpoint config are replaced, the endpoint
+    updated in place; the comment warns about the replacements first; the model carries
+    the artifact's fault tag, which the gate refuses in the prod tier."""
+    uri = run_mlops(env, "artifact", "push", str(faulty.dir), "--env", "dev", "--bucket",
+                    bucket).check(0)
+    copy = repo_copy(tmp_path / "repo-new-model")
+    _enable_serving(copy, "dev", {"v1": uri.stdout.strip()}, "v1")
     out = tmp_path / "plan-replace"
-    run_mlops(project_env(copy), "plan", "--env", env_name, "--out", str(out)).check(0)
+    run_mlops(project_env(copy), "plan", "--env", "dev", "--out", str(out)).check(0)
     summary = read_json(out / "summary.json")
     actions = {r["address"]: r["action"] for r in summary["resources"]}
     model = 'module.endpoint[0].aws_sagemaker_model.this["v1/stable"]'
@@ -344,12 +451,27 @@ def _replacement_plan(run_mlops: Any, repo_copy: Any, env_name: str, project_env
         "no adds or destroys (a replacement is never counted as add + destroy)")
     body = _render(run_mlops, project_env(copy), out)
     warning = body.find("> [!WARNING]")
-    section = body.find(f"### {env_name}")
+    section = body.find("### dev")
     assert 0 <= warning < section, (
-        f"comment for a replacement: expected a [!WARNING] before the {env_name} section; "
+        f"comment for a replacement: expected a [!WARNING] before the dev section; "
         f"found warning at {warning}, section at {section}:\n{body[:3000]}")
-    assert f"**{env_name}** replaces 2 resources" in body, (
-        f"comment should say '**{env_name}** replaces 2 resources'; found:\n{body[:3000]}")
+    assert "**dev** replaces 2 resources" in body, (
+        f"comment should say '**dev** replaces 2 resources'; found:\n{body[:3000]}")
+
+    plan = read_json(out / "plan.json")
+    [change] = [rc for rc in plan["resource_changes"] if rc["address"] == model]
+    assert change["change"]["after"]["tags"]["artifact_fault"] == "error-rate=0.5", (
+        "the model should carry the pushed artifact's fault (S3 metadata, read at plan time)")
+    run_mlops(project_env(copy), "policy", "check", "--env", "dev", "--policy-dir",
+              str(ROOT / "policies"), str(out)).check(0)
+    from mlops.adapters import rego
+    from mlops.core import policy
+
+    policies = rego.PolicySet.from_dir(ROOT / "policies")
+    data = policy.build_data(policies.data, "dev", ())
+    data["context"]["tier"] = "prod"  # the same real plan, judged as the prod tier would be
+    refused = policy.parse_violations(rego.evaluate(policies, data, plan, policy.QUERY))
+    assert [(v.rule, v.address) for v in refused] == [("artifacts", model)], refused
 
 
 def _drift_plan(run_mlops: Any, cloud: Any, env: dict[str, str], bucket: str,
@@ -385,7 +507,7 @@ def _drift_plan(run_mlops: Any, cloud: Any, env: dict[str, str], bucket: str,
 @pytest.mark.parametrize("env_name", ENVS)
 def test_env_applies_with_zero_drift_and_destroys_cleanly(
         env_name: str, bootstrapped: Any, cloud: Any, project_env: Any, run_mlops: Any,
-        repo_copy: Any, tmp_path: Path) -> None:
+        repo_copy: Any, train_model: Any, processes: Any, tmp_path: Path) -> None:
     env = bootstrapped.env
     first = tmp_path / "plan"
     run_mlops(env, "plan", "--env", env_name, "--out", str(first)).check(0)
@@ -399,6 +521,7 @@ def test_env_applies_with_zero_drift_and_destroys_cleanly(
 
     before = _inventory(cloud, env_name)
     instance_id: str | None = None
+    servers: set[int] = set()
     try:
         run_mlops(env, "apply", "--env", env_name, "--plan", str(first)).check(0)
         outputs = _outputs(env, env_name)
@@ -420,11 +543,14 @@ def test_env_applies_with_zero_drift_and_destroys_cleanly(
             f"and no drift:\n{(second / 'plan.txt').read_text()[-4000:]}")
 
         if env_name == "dev":
-            _replacement_plan(run_mlops, repo_copy, env_name, project_env, tmp_path)
             _drift_plan(run_mlops, cloud, env, outputs["artifact_bucket"], tmp_path)
+            servers = _serve_a_release(run_mlops, repo_copy, project_env, cloud, env,
+                                       train_model, processes, tmp_path)
     finally:
         destroyed = run_mlops(env, "destroy", "--env", env_name, "--yes")
     destroyed.check(0)
+    orphans = [pid for pid in servers if processes.alive(pid)]
+    assert not orphans, f"model servers still running after the destroy: {orphans}"
     left = sorted(_inventory(cloud, env_name, instance_id) - before)
     assert not left, f"after `mlops destroy --env {env_name} --yes` found {left}, expected nothing"
     remaining = _state(cloud, bootstrapped.state_bucket, env_name)["resources"]
@@ -514,7 +640,7 @@ TWO_ROOTS = {env_name: {"main.tf": 'resource "terraform_data" "marker" {\n  inpu
 @pytest.mark.parametrize(("argv", "message"), [
     (["plan", "--env", "qa"], "unknown env 'qa'"),
     (["apply", "--env", "qa"], "unknown env 'qa'"),
-    (["destroy", "--env", "prod"], "refusing to destroy prod without --yes"),
+    (["destroy", "--env", "staging"], "refusing to destroy staging without --yes"),
     (["plan", "--changed"], "--changed needs --base"),
     (["apply", "--env", "dev", "--plan", "{tmp}/empty"], "no plan.tfplan in"),
     (["apply", "--env", "staging", "--plan", "{tmp}/dev-plan"],

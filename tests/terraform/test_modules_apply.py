@@ -102,16 +102,22 @@ REQUIRED = {"env": "dev", "owner": "ml-platform", "cost": "ml", "project": "mlop
 
 
 @pytest.fixture
-def model_artifacts(module_cloud: ModuleCloud) -> Iterator[None]:
-    """What the endpoint's fixture root references but does not make: the artifacts its
-    models point at (SageMaker needs them to exist before CreateEndpoint). Asked for before
-    the terraform fixture, so it exists before the apply and outlives the destroy."""
+def model_artifacts(module_cloud: ModuleCloud, train_model: Any) -> Iterator[None]:
+    """What the endpoint's fixture root references but does not make: the trained models
+    its releases point at (the embedded SageMaker hosts them; a missing one fails the
+    endpoint, as on AWS). Asked for before the terraform fixture, so they exist before the
+    apply and outlive the destroy."""
+    from mlops.core.model import artifact_metadata
+
     s3 = module_cloud.client("s3")
-    bucket = "mlops-demo-dev-artifacts"
+    bucket = "mlops-demo-fixture-artifacts"
     s3.create_bucket(Bucket=bucket)
     keys = ("models/v1/model.tar.gz", "models/v2/model.tar.gz")
-    for key in keys:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"model")
+    for seed, key in enumerate(keys, start=1):
+        trained = train_model(seed)
+        provenance = json.loads((trained.dir / "provenance.json").read_text())
+        s3.upload_file(str(trained.archive), bucket, key,
+                       ExtraArgs={"Metadata": artifact_metadata(provenance)})
     yield
     for key in keys:
         s3.delete_object(Bucket=bucket, Key=key)

@@ -4,8 +4,9 @@
 - each fixture root under fixtures/<module>/ is planned against the embedded AWS and
   compared with inventories/<module>.yaml (resource counts by type, a subset of planned
   values per resource address, outputs);
-- bad inputs (an open SSH CIDR, a missing required tag, an unknown env, a malformed tfvars
-  file, ...) fail the plan with a message that says what is wrong.
+- bad inputs (an open SSH CIDR, a missing required tag, a malformed env name, an unknown
+  tier, what a tier forbids, a malformed tfvars file, ...) fail the plan with a message
+  that says what is wrong.
 
 Terraform runs in a per-session copy of modules/ and fixtures/ so the checkout stays clean,
 with the CLI config from `mlops.adapters.terraform.prepare` (provider mirror + shared
@@ -60,13 +61,33 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
+# Objects a fixture root reads at plan time (data sources), put into the worker's embedded
+# S3 before it is planned: module -> bucket -> key -> S3 user metadata.
+FIXTURE_OBJECTS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
+    "sagemaker_endpoint": {"mlops-demo-fixture-artifacts": {
+        "models/v1/model.tar.gz": {"mlops-fault": "none", "mlops-sha256": "1" * 64},
+        "models/v2/model.tar.gz": {"mlops-fault": "error-rate=0.5", "mlops-sha256": "2" * 64},
+    }},
+}
+
+
+def _put_fixture_objects(cloud: Any, module: str) -> None:
+    s3 = cloud.client("s3")
+    for bucket, objects in FIXTURE_OBJECTS.get(module, {}).items():
+        s3.create_bucket(Bucket=bucket)
+        for key, metadata in objects.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=b"a model.tar.gz", Metadata=metadata)
+
+
 @pytest.fixture(scope="module")
-def root(workspace: Path, tf_env: dict[str, str]) -> Callable[[str], tftest.TerraformTest]:
+def root(workspace: Path, tf_env: dict[str, str],
+         cloud: Any) -> Callable[[str], tftest.TerraformTest]:
     """root(module) -> the initialised fixture root for that module (init once)."""
     cache: dict[str, tftest.TerraformTest] = {}
 
     def get(module: str) -> tftest.TerraformTest:
         if module not in cache:
+            _put_fixture_objects(cloud, module)
             tf = tftest.TerraformTest(workspace / "tests" / "terraform" / "fixtures" / module,
                                       binary=tf_env["TERRAFORM"], env=tf_env)
             tf.setup()
@@ -208,9 +229,24 @@ BAD_INPUTS = [
     *[pytest.param(m, {"tags": {"env": "dev", "owner": "ml-platform"}},
                    "tags must contain non-empty env, owner and cost keys; missing: cost.",
                    id=f"{m}-missing-cost-tag") for m in MODULES],
-    *[pytest.param(m, {"env": "qa", "tags": {**GOOD_TAGS, "env": "qa"}},
-                   "env must be one of dev, staging, prod.",
-                   id=f"{m}-unknown-env") for m in MODULES],
+    *[pytest.param(m, {"env": name, "tags": {**GOOD_TAGS, "env": name}},
+                   "env must be at most 12 lowercase letters and digits, starting with a "
+                   "letter, in words joined by single hyphens (e.g. dev, qa, prod-eu).",
+                   id=f"{m}-bad-env-name-{name}")
+      # The pattern in every module; the length (13 characters) once: the same condition.
+      for m in MODULES for name in ("Prod_EU", *(["prod-europe-1"] if m == "ml_bucket" else []))],
+    *[pytest.param(m, {"tier": "qa"}, "tier must be one of dev, staging, prod.",
+                   id=f"{m}-unknown-tier")
+      for m in ("ml_bucket", "ecr_repository", "sagemaker_endpoint")],
+    # What the tier means inside the modules.
+    pytest.param("ml_bucket", {"tier": "prod", "force_destroy": "true"},
+                 "force_destroy must be false in a prod-tier env: production artifacts are "
+                 "never deleted with their bucket.", id="ml_bucket-prod-force-destroy"),
+    pytest.param("ecr_repository", {"tier": "prod", "force_delete": "true"},
+                 "force_delete must be false in a prod-tier env", id="ecr_repository-prod-force"),
+    pytest.param("sagemaker_endpoint", {"ttl": "null"},
+                 "a dev-tier endpoint must have a ttl (hours and/or expires_at)",
+                 id="sagemaker_endpoint-dev-without-ttl"),
     *[pytest.param(m, {"tags": {**GOOD_TAGS, "env": "prod"}},
                    "tags.env (prod) must equal env (dev).",
                    id=f"{m}-tags-env-mismatch") for m in MODULES],

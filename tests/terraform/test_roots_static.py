@@ -13,7 +13,9 @@ from mlops.adapters.terraform import prepare
 from mlops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOTS = ["bootstrap", "envs/dev", "envs/staging", "envs/prod"]
+# bootstrap/ and every env root (any number of them).
+ROOTS = ["bootstrap", *sorted(f"envs/{p.name}" for p in (ROOT / "envs").iterdir()
+                              if p.is_dir() and not p.name.startswith("."))]
 
 
 @pytest.fixture(scope="module")

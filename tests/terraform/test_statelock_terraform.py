@@ -30,7 +30,7 @@ resource "terraform_data" "wait" {
     command = "while [ -n \\"${var.release_file}\\" ] && [ ! -e \\"${var.release_file}\\" ]; do sleep 0.1; done"
   }
 }
-'''}
+'''}  # noqa: E501 (one shell command line of HCL)
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:

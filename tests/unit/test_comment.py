@@ -10,11 +10,19 @@ from typing import Any
 import pytest
 
 from mlops.core import comment, masking
-from mlops.core.comment import MARKER, MAX_BODY, PlanInput, parse_comment, render
+from mlops.core.comment import MARKER, MAX_BODY, PlanInput, parse_comment
 from mlops.core.masking import Masker
 from mlops.core.plansummary import PlanSummary, failed, summarize
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "plans"
+ORDER = ("dev", "staging", "prod")  # this repository's promotion order; prod is the prod tier
+
+
+def render(plans: list[PlanInput], **kwargs: Any) -> str:
+    """core.comment.render for this repository's envs, unless the test says otherwise."""
+    kwargs.setdefault("order", ORDER)
+    kwargs.setdefault("production", ("prod",))
+    return comment.render(plans, **kwargs)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -74,12 +82,50 @@ def test_parse_rejects_foreign_or_broken_comments(body: str, match: str) -> None
         parse_comment(body)
 
 
-def test_envs_ordered_dev_staging_prod_then_alphabetical() -> None:
+def test_envs_in_the_promotion_order_given_then_others_alphabetically() -> None:
     inputs = [fixture_input("noop", env) for env in ("zeta", "prod", "alpha", "dev", "staging")]
     body = render(inputs)
     order = re.findall(r"^### (\S+) ", body, re.MULTILINE)
     assert order == ["dev", "staging", "prod", "alpha", "zeta"]
     assert "### dev · ✅ no changes" in body
+    # The order is data: another project's promotion order is followed as given.
+    body = render(inputs, order=("alpha", "prod", "zeta", "staging", "dev"))
+    order = re.findall(r"^### (\S+) ", body, re.MULTILINE)
+    assert order == ["alpha", "prod", "zeta", "staging", "dev"]
+    body = render(inputs, order=())
+    assert re.findall(r"^### (\S+) ", body, re.MULTILINE) == sorted(
+        ["zeta", "prod", "alpha", "dev", "staging"])
+
+
+def test_production_warnings_follow_the_tier_not_the_name() -> None:
+    """prod-eu (tier prod) gets the production caution; an env named prod whose tier is
+    not prod does not."""
+    inputs = [fixture_input("replacement", "prod-eu"), fixture_input("replacement", "prod")]
+    body = render(inputs, order=("prod", "prod-eu"), production=("prod-eu",))
+    assert "> [!CAUTION]\n> 🛑 **prod-eu** replaces 2 resources: in **production**" in body
+    assert "> [!WARNING]\n> ⚠️ **prod** replaces 2 resources." in body
+    assert "### prod · ⚠️ 1 to change, 2 to replace" in body
+    assert "### prod-eu · 🛑 1 to change, 2 to replace" in body
+    head = body[:body.index("### ")]
+    assert head.index("**prod-eu**") < head.index("**prod**"), head  # production first
+
+
+def test_twelve_envs_in_promotion_order_fit_the_budget() -> None:
+    """A project with a dozen envs (waves dev+qa, staging, four prods, ...): every section,
+    in the promotion order passed in, every warning, and the header, within the limit."""
+    order = ("dev", "qa", "perf", "staging", "staging-eu", "prod", "prod-eu", "prod-ap",
+             "prod-us2", "dr", "dr-eu", "sandbox")
+    production = ("prod", "prod-eu", "prod-ap", "prod-us2", "dr", "dr-eu")
+    inputs = [synthetic(env, 1500, 6000, destroy_every=300) for env in reversed(order)]
+    body = render(inputs, order=order, production=production)
+    assert_fits(body)
+    sections = re.findall(r"^### (\S+) ", body, re.MULTILINE)
+    assert sections == list(order)
+    assert set(parse_comment(body)) == set(order)
+    for env in order:
+        assert f"**{env}** destroys 5 resources" in body, env
+    for env in production:
+        assert f"> 🛑 **{env}** destroys 5 resources: in **production**" in body, env
 
 
 def test_duplicate_env_is_rejected() -> None:

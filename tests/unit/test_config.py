@@ -5,36 +5,64 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
-from mlops.core.config import parse_config
+from mlops.core.config import load_yaml, parse_config
 from mlops.errors import MlopsError
 
 GOOD: dict[str, Any] = {"project": "mlops-demo", "region": "us-east-1", "owner": "ml",
-                        "github_repo": "acme/infra", "envs": ["dev", "staging", "prod"]}
+                        "github_repo": "acme/infra",
+                        "envs": {"dev": {"tier": "dev"},
+                                 "staging": {"tier": "staging", "after": ["dev"]},
+                                 "prod": {"tier": "prod", "after": ["staging"]}}}
 
 
 def test_repository_mlops_yaml_is_valid() -> None:
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "mlops.yaml").read_text()
-    config = parse_config(yaml.safe_load(text))
+    config = parse_config(load_yaml(text))
     assert config.envs == ("dev", "staging", "prod")
+    assert config.waves == (("dev",), ("staging",), ("prod",))
+    assert [(s.tier, s.region, s.account, s.protected) for s in config.specs] == [
+        ("dev", "us-east-1", None, False), ("staging", "us-east-1", None, False),
+        ("prod", "us-east-1", None, True)]
     assert config.bucket_for("123456789012") == f"{config.project}-tfstate-123456789012"
 
 
-def test_backend_config_uses_path_style_only_for_the_embedded_cloud() -> None:
-    config = parse_config(GOOD)
-    assert config.backend_config("1", local_cloud=False) == {"bucket": "mlops-demo-tfstate-1"}
+def test_the_old_list_form_means_the_same_three_envs() -> None:
+    """Forks of the first layout (`envs: [dev, staging, prod]`) keep working: tier = name,
+    each promoted after the one before it."""
+    old = parse_config({**GOOD, "envs": ["dev", "staging", "prod"]})
+    assert old == parse_config(GOOD)
+
+
+def test_backend_config_passes_bucket_and_state_region() -> None:
+    config = parse_config({**GOOD, "envs": {"dev": {"tier": "dev", "region": "eu-west-1"}}})
+    # The state bucket is in the account's bootstrap region (top level), not the env's.
+    assert config.backend_config("1", local_cloud=False) == {
+        "bucket": "mlops-demo-tfstate-1", "region": "us-east-1"}
     assert config.backend_config("1", local_cloud=True)["use_path_style"] == "true"
+
+
+def test_envs_in_account() -> None:
+    config = parse_config({**GOOD, "envs": {
+        "dev": {"tier": "dev"}, "staging": {"tier": "staging", "after": ["dev"]},
+        "prod": {"tier": "prod", "after": ["staging"], "account": "222222222222"},
+        "prod-eu": {"tier": "prod", "after": ["staging"], "account": "222222222222",
+                    "region": "eu-west-1"}}})
+    names = lambda account: [s.name for s in config.envs_in_account(account)]  # noqa: E731
+    assert names("222222222222") == ["prod", "prod-eu"]
+    assert names("111111111111") == ["dev", "staging"]  # the default account: any other
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"project": "Bad_Name"}, "not 3-30 lowercase"),
      ({"github_repo": "no-slash"}, "owner/name"),
-     ({"envs": []}, "non-empty list"),
-     ({"envs": ["dev", "qa"]}, "unknown env"),
+     ({"envs": []}, "envs is empty"),
+     ({"envs": ["dev", "qa"]}, "'qa' is not a tier name"),
+     ({"envs": {"qa": {"tier": "test"}}}, "unknown tier 'test'"),
+     ({"region": "Europe"}, "not an AWS region name"),
      ({"mask_patterns": ["("]}, "not a valid regular expression"),
      ({"state": "bucket"}, "state must be a mapping")],
 )
@@ -53,5 +81,31 @@ def test_missing_keys_are_named(missing: str) -> None:
 
 def test_unknown_env_is_refused_with_the_known_ones() -> None:
     with pytest.raises(MlopsError, match="unknown env 'qa'") as excinfo:
-        parse_config(GOOD).require_env("qa")
+        parse_config(GOOD).env("qa")
     assert "dev, staging, prod" in excinfo.value.fix
+    assert "mlops env add qa" in excinfo.value.fix
+
+
+DUPLICATE_ENV = """project: mlops-demo
+region: us-east-1
+owner: ml
+github_repo: acme/infra
+envs:
+  dev: {tier: dev}
+  prod: {tier: prod, after: [dev]}
+  prod: {tier: prod, after: [dev], region: eu-west-1}
+"""
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    (DUPLICATE_ENV, "found the key 'prod' again (first on line 7)"),
+    (DUPLICATE_ENV.replace("region: us-east-1\n", "region: us-east-1\nregion: eu-west-1\n"),
+     "found the key 'region' again (first on line 2)"),
+    ("envs: {dev: {tier: dev, tier: prod}}", "found the key 'tier' again"),
+], ids=["env", "top-level", "inside-an-env"])
+def test_duplicate_keys_are_refused_not_silently_overwritten(text: str, line: str) -> None:
+    """PyYAML keeps the last of two equal keys without a word: mlops refuses them."""
+    with pytest.raises(MlopsError) as excinfo:
+        load_yaml(text)
+    assert line in excinfo.value.why, excinfo.value.why
+    assert "one entry per key" in excinfo.value.fix

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -180,6 +181,48 @@ def test_read_files_at_ref(repo: Path) -> None:
     files = g.read_files("main", [*tf, "missing.tf"])
     assert files["modules/bucket/main.tf"] == 'resource "aws_s3_bucket" "this" {}\n'
     assert "missing.tf" not in files
+
+
+MANY_ENVS = """project: t-proj
+region: us-east-1
+owner: t
+github_repo: o/r
+envs:
+  prod-eu: {tier: prod, after: [staging], region: eu-west-1}
+  prod: {tier: prod, after: [staging]}
+  staging: {tier: staging, after: [dev, qa]}
+  qa: {tier: dev}
+  dev: {tier: dev}
+  perf: {tier: staging, after: [qa]}
+"""
+
+
+def test_changed_lists_any_number_of_envs_in_promotion_order(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Six envs listed in no particular order: a change to every root comes out in the
+    promotion order (waves qa+dev, staging+perf, prod-eu+prod; file order within a wave)."""
+    write(repo, {"mlops.yaml": MANY_ENVS,
+                 **{f"envs/{e}/main.tf": 'resource "null_resource" "x" {}\n'
+                    for e in ("prod-eu", "qa", "perf")}})
+    commit(repo, "six envs")
+    git(repo, "checkout", "-q", "-b", "all")
+    write(repo, {f"envs/{e}/main.tf": "# touched\n"
+                 for e in ("dev", "staging", "prod", "prod-eu", "qa", "perf")})
+    commit(repo, "touch every root")
+    assert changed_envs(repo, capsys, "--base", "main") == [
+        "qa", "dev", "staging", "perf", "prod-eu", "prod"]
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"envs/qa/main.tf": "\n"}, "envs/qa/ is not an env listed in"),
+    ({"mlops.yaml": MANY_ENVS}, "lists env(s) qa, perf, prod-eu but envs/qa/ is missing"),
+], ids=["folder-not-listed", "listed-env-without-folder"])
+def test_changed_refuses_envs_and_folders_that_disagree(
+        repo: Path, files: dict[str, str], message: str) -> None:
+    write(repo, files)
+    with pytest.raises(MlopsError, match=re.escape(message)):
+        run_changed(repo, "--base", "main")
 
 
 def test_missing_envs_in_mlops_yaml(repo: Path) -> None:

@@ -5,6 +5,7 @@ reports what it would reap and changes nothing."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -20,9 +21,22 @@ ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 PAST = "2020-01-01T00:00:00Z"
 
 
-def _endpoint(sm: Any, name: str, env: str, **tags: str) -> None:
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"})
+@pytest.fixture(scope="module")
+def model_url(workflow_cloud: WorkflowCloud, train_model: Any) -> str:
+    """A real trained model in the embedded S3: an endpoint serving it is InService."""
+    s3 = workflow_cloud.client("s3")
+    bucket = f"reaper-models-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(train_model(1).archive), bucket, "v1/model.tar.gz")
+    return f"s3://{bucket}/v1/model.tar.gz"
+
+
+def _endpoint(sm: Any, name: str, env: str, model_url: str = "", **tags: str) -> None:
+    """Hosted (InService) with `model_url`; without, the embedded SageMaker fails it."""
+    container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"}
+    if model_url:
+        container["ModelDataUrl"] = model_url
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "stable", "ModelName": name, "InstanceType": "ml.t2.medium",
         "InitialInstanceCount": 1}])
@@ -48,14 +62,20 @@ def _run(act: Act, cloud: WorkflowCloud, github: FakeGitHub, event: str,
 
 
 def test_the_hourly_sweep_reaps_only_what_expired(act: Act, workflow_cloud: WorkflowCloud,
-                                                  github: FakeGitHub) -> None:
+                                                  github: FakeGitHub, model_url: str) -> None:
     sm = workflow_cloud.client("sagemaker")
     suffix = uuid.uuid4().hex[:6]
     expired, young = f"mlops-demo-dev-old-{suffix}", f"mlops-demo-dev-new-{suffix}"
     protected = f"mlops-demo-prod-old-{suffix}"
-    _endpoint(sm, expired, "dev", expires_at=PAST)
+    _endpoint(sm, expired, "dev", model_url, expires_at=PAST)
     _endpoint(sm, young, "dev", ttl_hours="8")
     _endpoint(sm, protected, "prod", expires_at=PAST)
+
+    deadline = time.monotonic() + 60
+    while sm.describe_endpoint(EndpointName=expired)["EndpointStatus"] == "Creating":
+        assert time.monotonic() < deadline, "the hosted endpoint never left Creating"
+        time.sleep(0.2)
+    assert sm.describe_endpoint(EndpointName=expired)["EndpointStatus"] == "InService"
 
     run = _run(act, workflow_cloud, github, "schedule", {"schedule": "7 * * * *"})
     assert run.returncode == 0, f"{run.results()}\n{run.tail()}"

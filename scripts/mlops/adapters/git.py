@@ -65,6 +65,15 @@ class Git:
             )
         return out.stdout.decode().strip()
 
+    def source_state(self) -> tuple[str | None, bool]:
+        """(HEAD commit, working tree has uncommitted changes) for provenance records;
+        (None, False) outside a git checkout (e.g. a source tarball), never an error."""
+        head = self._run(["rev-parse", "--verify", "--quiet", "HEAD"])
+        if head.returncode != 0:
+            return None, False
+        status = self._run(["status", "--porcelain", "--untracked-files=no"])
+        return head.stdout.decode().strip(), bool(status.stdout.strip())
+
     def changed_paths(self, base: str, head: str) -> list[str]:
         """Paths changed between the merge base of base and head, and head (`base...head`).
 

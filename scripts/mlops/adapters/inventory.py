@@ -19,7 +19,8 @@ from mlops.adapters import aws
 from mlops.core.reap import Resource
 from mlops.errors import MlopsError
 
-# Endpoints in these states are on their way in or out: nothing to reap (yet).
+# Endpoints in these states are on their way in or out: nothing to reap (yet). A Failed
+# endpoint runs no instance: it is reaped like any other, but stops no cost.
 SKIPPED_ENDPOINT_STATES = frozenset({"Creating", "Deleting"})
 
 
@@ -61,7 +62,8 @@ def endpoints(env: Mapping[str, str], region: str) -> list[Resource]:
                     created=_utc(described["CreationTime"]),
                     deployed=_utc(described.get("LastModifiedTime")
                                   or described["CreationTime"]),
-                    instances=_endpoint_instances(sm, described)))
+                    instances=() if described.get("EndpointStatus") == "Failed"
+                    else _endpoint_instances(sm, described), region=region))
     except (ClientError, BotoCoreError) as err:
         raise _error("listing the SageMaker endpoints", err,
                      "sagemaker:ListEndpoints, DescribeEndpoint, DescribeEndpointConfig and "
@@ -107,7 +109,7 @@ def running_instances(env: Mapping[str, str], region: str) -> list[Resource]:
                         kind="instance", id=str(instance["InstanceId"]),
                         name=tags.get("Name", ""), tags=tags, created=launched,
                         deployed=launched,
-                        instances=((str(instance["InstanceType"]), 1),)))
+                        instances=((str(instance["InstanceType"]), 1),), region=region))
     except (ClientError, BotoCoreError) as err:
         raise _error("listing the EC2 instances", err, "ec2:DescribeInstances") from err
     return found

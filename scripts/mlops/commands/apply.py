@@ -19,7 +19,8 @@ from mlops.errors import MlopsError
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("apply", help="apply an env root")
-    parser.add_argument("--env", required=True, help="env root to apply (dev, staging, prod)")
+    parser.add_argument("--env", required=True,
+                        help="env root to apply (a name from `mlops env list`)")
     parser.add_argument("--plan", type=Path, help="plan directory from `mlops plan` to apply")
     parser.set_defaults(func=run)
 

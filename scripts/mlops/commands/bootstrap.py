@@ -1,62 +1,69 @@
 """`mlops bootstrap`: apply (or destroy) bootstrap/ once per account. Run by a human,
-never by CI: it creates the state bucket and the roles CI assumes."""
+never by CI: it creates the account's state bucket and the plan and apply roles of the
+envs that live in that account (mlops.yaml `account`; see docs/adr/0006)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from mlops import context, ui
-from mlops.adapters import aws
+from mlops.core import bootstrap
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "bootstrap", help="apply bootstrap/ (state bucket, OIDC provider, per-env roles)")
+        "bootstrap", help="apply bootstrap/ in the credentials' account (state bucket, OIDC "
+        "provider, roles of the envs that live there)")
     parser.add_argument("--destroy", action="store_true",
                         help="destroy what bootstrap created (the embedded cloud demo only)")
     parser.set_defaults(func=run)
 
 
 def bootstrap_variables(ctx: context.Context) -> dict[str, str]:
-    cfg = ctx.config
-    envs = ", ".join(f'"{e}"' for e in cfg.envs)
-    return {
-        "project": cfg.project,
-        "region": cfg.region,
-        "owner": cfg.owner,
-        "github_repo": cfg.github_repo,
-        "envs": f"[{envs}]",
-        # Only a throwaway embedded cloud may delete a state bucket that holds state.
-        "state_bucket_force_destroy": "true" if ctx.local_cloud else "false",
-    }
+    return bootstrap.variables(ctx.config, ctx.caller_account(), local_cloud=ctx.local_cloud)
 
 
 def state_path(ctx: context.Context) -> str:
-    """Bootstrap's local state: per embedded-cloud endpoint, so a restarted local cloud
-    never sees state of a previous one; `bootstrap/terraform.tfstate` on real AWS."""
+    """Bootstrap's local state, one file per account: on the embedded cloud under the state
+    dir and keyed by endpoint too, so a restarted local cloud never sees state of a
+    previous one; on real AWS in bootstrap/ (core.bootstrap.state_file)."""
+    account = ctx.caller_account()
     if not ctx.local_cloud:
-        return "terraform.tfstate"
+        folder = ctx.settings.root / "bootstrap"
+        legacy = folder / bootstrap.LEGACY_STATE
+        legacy_account = None
+        if legacy.is_file():
+            try:
+                legacy_account = bootstrap.state_account(json.loads(legacy.read_text()))
+            except ValueError:
+                legacy_account = None
+        return bootstrap.state_file(
+            account, per_account_exists=(folder / f"terraform-{account}.tfstate").is_file(),
+            legacy_account=legacy_account, legacy_exists=legacy.is_file())
     tag = hashlib.sha256(ctx.env.get("AWS_ENDPOINT_URL", "").encode()).hexdigest()[:10]
-    path = ctx.settings.state_dir / "bootstrap" / f"local-{tag}.tfstate"
+    path = ctx.settings.state_dir / "bootstrap" / f"local-{tag}-{account}.tfstate"
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
 
 
 def apply_bootstrap(ctx: context.Context, *, destroy: bool = False) -> dict[str, Any]:
-    """Apply (or destroy) bootstrap/; returns its outputs (name -> value)."""
+    """Apply (or destroy) bootstrap/ in the credentials' account; returns its outputs."""
     tf = ctx.terraform(ctx.settings.root / "bootstrap", "bootstrap")
     where = ctx.env.get("AWS_ENDPOINT_URL") or "AWS"
+    account = ctx.caller_account()
+    variables = bootstrap_variables(ctx)
     with ui.stage(f"bootstrap: terraform init (state file {state_path(ctx)})"):
         tf.init({"path": state_path(ctx)})
-    variables = bootstrap_variables(ctx)
     if destroy:
-        with ui.stage(f"bootstrap: destroying on {where}"):
+        with ui.stage(f"bootstrap: destroying on {where} (account {account})"):
             tf.destroy(variables=variables)
         return {}
-    with ui.stage(f"bootstrap: applying on {where} (account {aws.account_id(ctx.env)})"):
+    envs = ", ".join(json.loads(variables["envs"]))
+    with ui.stage(f"bootstrap: applying on {where} (account {account}; envs {envs})"):
         tf.apply(variables=variables)
     return tf.output_values()
 

@@ -2,7 +2,7 @@
 
     mlops changed --base origin/main [--head HEAD] [--why]
 
-stdout: {"envs": ["dev", "staging"]}   (mlops.yaml order; [] when nothing to plan)
+stdout: {"envs": ["dev", "staging"]}   (promotion order; [] when nothing to plan)
 stderr with --why: one line per changed path saying which envs it affects and why.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops.adapters.git import Git
-from mlops.context import load_config
+from mlops.context import load_project
 from mlops.core import changes
 from mlops.settings import Settings
 
@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
         "changed",
         help="list the envs a change affects (JSON for a CI matrix)",
         description='Print {"envs": [...]}: the env roots whose plan a change between '
-        "BASE and HEAD (git diff BASE...HEAD) can affect, in mlops.yaml order.",
+        "BASE and HEAD (git diff BASE...HEAD) can affect, in promotion order "
+        "(`mlops env list`).",
     )
     parser.add_argument("--base", required=True, help="the ref the change is compared to")
     parser.add_argument("--head", default="HEAD", help="the ref of the change (default HEAD)")
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 def detect(settings: Settings, env: Mapping[str, str], base: str, head: str) -> changes.Decision:
     """Which envs the change base...head affects; shared with `mlops plan --changed`."""
-    envs = load_config(settings).envs
+    envs = load_project(settings).envs  # promotion order
     git = Git(settings.root, env=env)
     paths = git.changed_paths(base, head)
     graphs = []

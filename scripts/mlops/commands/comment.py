@@ -21,6 +21,7 @@ import yaml
 
 from mlops import context
 from mlops.core import comment, cost, masking, plansummary
+from mlops.core.config import ProjectConfig
 from mlops.core.masking import Masker
 from mlops.errors import MlopsError
 from mlops.settings import Settings
@@ -58,10 +59,10 @@ def load_prices() -> cost.PriceTable:
                          "fix scripts/mlops/data/prices.yaml") from err
 
 
-def load_mask_patterns(env: Mapping[str, str]) -> tuple[re.Pattern[str], ...]:
-    """`mask_patterns` from mlops.yaml (regexes whose matches are redacted)."""
-    config = context.load_config(Settings.from_env(env))
-    return masking.compile_patterns(config.mask_patterns)
+def load_project_config(env: Mapping[str, str]) -> ProjectConfig:
+    """mlops.yaml: the mask patterns (regexes whose matches are redacted), the promotion
+    order of the sections and the envs of the prod tier."""
+    return context.load_config(Settings.from_env(env))
 
 
 def _read_json(path: Path) -> Any:
@@ -135,7 +136,8 @@ def read_policy(path: Path, masker: Masker) -> tuple[comment.PolicyFinding, ...]
 
 def build_body(plan_dirs: Sequence[Path], env: Mapping[str, str]) -> tuple[str, list[
         plansummary.PlanSummary]]:
-    base = Masker(patterns=load_mask_patterns(env))
+    config = load_project_config(env)
+    base = Masker(patterns=masking.compile_patterns(config.mask_patterns))
     prices = load_prices()
     inputs: list[comment.PlanInput] = []
     masker = base
@@ -151,7 +153,9 @@ def build_body(plan_dirs: Sequence[Path], env: Mapping[str, str]) -> tuple[str, 
                          "pass one plan directory per environment")
     link = comment.run_url(env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
                            env.get("GITHUB_RUN_ID"))
-    body = comment.render(inputs, masker=masker, run_link=link)
+    production = [s.name for s in config.specs if s.tier == "prod"]
+    body = comment.render(inputs, order=config.envs, production=production, masker=masker,
+                          run_link=link)
     return body, [p.summary for p in inputs]
 
 

@@ -43,7 +43,8 @@ def register(sub: Any) -> None:
         "drift", help="does an env still match main? exit 0 clean, 2 drift, 1 error",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", help="the env to check")
-    # TODO(lead, with core/envs.py): workflows can read `mlops env list --json` instead.
+    # `mlops env list --json` lists the envs with their settings; this is the matrix of the
+    # drift workflow, with the dispatched env checked against mlops.yaml.
     parser.add_argument("--list-envs", action="store_true",
                         help='print {"envs": [...]}: every env in mlops.yaml order, or only '
                              "--env (after checking it exists), and exit")

@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "plan", help="terraform init + plan of env roots, into plan directories")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--env", help="env root to plan (dev, staging, prod)")
+    which.add_argument("--env", help="env root to plan (a name from `mlops env list`)")
     which.add_argument("--changed", action="store_true",
                        help="plan every env the change since --base affects, in parallel")
     parser.add_argument("--base", help="with --changed: the base git ref (e.g. origin/main)")
@@ -59,13 +59,12 @@ class PlanOutput:
     error: str = ""
 
 
-def init_env(ctx: context.Context, env_name: str,
-             backend: Mapping[str, str] | None = None) -> Terraform:
-    """terraform init of an env root against its remote state. `backend` is
-    ctx.backend_config() (which checks the state bucket exists), computed once by callers
-    that init several envs."""
-    tf = ctx.terraform(ctx.env_root(env_name), env_name)
-    tf.init(backend if backend is not None else ctx.backend_config())
+def init_env(ctx: context.Context, env_name: str) -> Terraform:
+    """terraform init of an env root against its remote state: the state bucket of the
+    env's account (checked against the credentials, and to exist, once per command)."""
+    root = ctx.env_root(env_name)
+    tf = ctx.terraform(root, env_name)
+    tf.init(ctx.backend_config(env_name))
     return tf
 
 
@@ -103,9 +102,9 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
               destroy: bool = False) -> list[PlanOutput]:
-    """Plan several envs in parallel. Inits run one after another (they share the
-    provider cache, which Terraform does not promise is safe to fill concurrently); each
-    env's plan starts as soon as its own init is done."""
+    """Plan several envs in parallel, in the order given (the promotion order). Inits run
+    one after another (they share the provider cache, which Terraform does not promise is
+    safe to fill concurrently); each env's plan starts as soon as its own init is done."""
     def failed(env_name: str, err: MlopsError) -> PlanOutput:
         return PlanOutput(env_name, out / env_name, changes=False, failed=True,
                           error=base_masker(ctx).mask(err.render()))
@@ -116,19 +115,13 @@ def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int
         except MlopsError as err:
             return failed(env_name, err)
 
-    try:
-        backend: dict[str, str] | MlopsError = ctx.backend_config()
-    except MlopsError as err:
-        backend = err
     workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
     results: dict[str, PlanOutput | Future[PlanOutput]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for env_name in envs:
             try:
-                if isinstance(backend, MlopsError):
-                    raise backend
                 with ui.stage(f"{env_name}: terraform init"):
-                    tf = init_env(ctx, env_name, backend)
+                    tf = init_env(ctx, env_name)
             except MlopsError as err:  # recorded in the plan dir: the comment says why
                 record_failure(ctx, env_name, out / env_name, err)
                 results[env_name] = failed(env_name, err)

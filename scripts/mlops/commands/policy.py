@@ -2,7 +2,8 @@
 
 mlops policy check --env ENV [--labels a,b] [--policy-dir DIR] PLAN_JSON_OR_DIR...
     Evaluate policies/*.rego on each plan (a plan.json file, or a plan dir holding
-    plan.json; policy.json with the violations is written into a plan dir).
+    plan.json; policy.json with the violations is written into a plan dir). The env's
+    tier and protection come from mlops.yaml.
     Exit 0 when every plan passes, 1 when any violates a policy, 2 on bad input.
     Labels default to MLOPS_PR_LABELS (comma separated), which a workflow sets from
     the pull request's labels.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.adapters import checkov, rego
+from mlops.context import load_config
 from mlops.core import policy
 from mlops.errors import MlopsError
 from mlops.settings import Settings
@@ -39,7 +41,8 @@ def register(subparsers: Any) -> None:
         help="check plan JSON against policies/*.rego",
         description="Evaluate the Rego policies on terraform plan JSON. Exit 1 on violations.",
     )
-    check.add_argument("--env", required=True, help="the env the plans are for (dev, prod, ...)")
+    check.add_argument("--env", required=True,
+                       help="the env the plans are for (its tier and protection: mlops.yaml)")
     check.add_argument(
         "--labels", default=None, help="PR labels, comma separated (default: $MLOPS_PR_LABELS)"
     )
@@ -96,17 +99,20 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     labels = policy.parse_labels(
         args.labels if args.labels is not None else env.get("MLOPS_PR_LABELS")
     )
-    policy_dir = args.policy_dir or Settings.from_env(env).root / "policies"
+    settings = Settings.from_env(env)
+    spec = load_config(settings).env(args.env)
+    policy_dir = args.policy_dir or settings.root / "policies"
     policies = rego.PolicySet.from_dir(policy_dir)
     try:
-        data = policy.build_data(policies.data, args.env, labels)
+        data = policy.build_data(policies.data, spec.name, labels, tier=spec.tier,
+                                 protected=spec.protected)
     except ValueError as err:
         raise MlopsError("policy data is invalid", str(err), f"edit {policy_dir}/data/") from err
 
     results: list[policy.PlanResult] = []
     for given in args.plans:
         path, plan_dir, plan = _read_plan(given)
-        mismatch = policy.env_mismatch(plan, args.env)
+        mismatch = policy.env_mismatch(plan, spec.name, spec.tier)
         if mismatch:
             raise MlopsError(
                 f"{path} is not a plan for env {args.env}",

@@ -27,23 +27,13 @@ from mlops.core.config import ProjectConfig
 from mlops.errors import MlopsError
 from mlops.settings import Settings
 
-# Until environments are data (core/envs.py, EnvSpec + tier policy), the tier is the env
-# name, and these are the tiers' reaper settings: (reapable, protected, max age in hours).
-_TIER_REAPING: Mapping[str, tuple[bool, bool, float | None]] = {
-    "dev": (True, False, 12),
-    "staging": (True, False, 72),
-    "prod": (False, True, None),
-}
-
 
 def env_policy(config: ProjectConfig, name: str) -> reap.EnvPolicy:
-    """The reaper's view of an env's policy: the one place it is read.
-
-    TODO(lead, with core/envs.py): spec = config.env(name); return
-    reap.EnvPolicy(name, spec.policy.reapable, spec.protected,
-    spec.policy.max_endpoint_hours), and drop _TIER_REAPING."""
-    reapable, protected, max_age = _TIER_REAPING.get(name, (False, True, None))
-    return reap.EnvPolicy(name, reapable=reapable, protected=protected, max_age_hours=max_age)
+    """The reaper's view of an env (mlops.yaml, core/envs.py): its tier says whether the
+    reaper sweeps it and past which age; `protected` keeps it out unless named."""
+    spec = config.env(name)
+    return reap.EnvPolicy(name, reapable=spec.policy.reapable, protected=spec.protected,
+                          max_age_hours=spec.policy.max_endpoint_hours)
 
 
 def register(sub: Any) -> None:
@@ -122,8 +112,7 @@ def sweep(config: ProjectConfig, env: Mapping[str, str], swept: tuple[str, ...],
           dry_run: bool) -> reap.Report:
     """Read the account, decide, and (unless dry_run) delete and stop."""
     resources: list[reap.Resource] = []
-    # TODO(lead, with core/envs.py): one region per env (spec.region); today one region.
-    for region in sorted({config.region} if swept else set()):
+    for region in sorted({config.env(name).region for name in swept}):
         with ui.stage(f"reap: reading endpoints and instances in {region}"):
             resources += inventory.endpoints(env, region)
             resources += [r for r in inventory.running_instances(env, region)
@@ -138,11 +127,11 @@ def sweep(config: ProjectConfig, env: Mapping[str, str], swept: tuple[str, ...],
             if resource.kind == "endpoint":
                 ui.step(f"reap: deleting {resource.label} ({decision.env}): "
                         f"{'; '.join(decision.reasons)}")
-                inventory.delete_endpoint(env, config.region, resource.id)
+                inventory.delete_endpoint(env, resource.region, resource.id)
             else:
                 ui.step(f"reap: stopping {resource.label} ({decision.env}): "
                         f"{'; '.join(decision.reasons)}")
-                inventory.stop_instance(env, config.region, resource.id)
+                inventory.stop_instance(env, resource.region, resource.id)
             outcomes.append(reap.Outcome(decision, done=True))
         except MlopsError as err:  # the others still go; the run fails at the end
             ui.info(err.render())

@@ -26,113 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from mlops.core.hcl import Token, tokens
+
 # ---------------------------------------------------------------------------------------
 # Module sources: a small parser of `module "x" { source = "..." }` blocks.
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "ident", "string", "punct"
-    value: str
-    interpolated: bool = False
-
-
-def _skip_template(text: str, i: int) -> int:
-    """`i` is just after `${` or `%{`; return the index just after the matching `}`."""
-    depth = 1
-    n = len(text)
-    while i < n and depth:
-        c = text[i]
-        if c == '"':
-            _, i, _ = _read_string(text, i)
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-        i += 1
-    return i
-
-
-def _read_string(text: str, i: int) -> tuple[str, int, bool]:
-    """`text[i]` is an opening quote: (value, index after the closing quote, interpolated)."""
-    out: list[str] = []
-    interpolated = False
-    i += 1
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n:
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if c == '"':
-            return "".join(out), i + 1, interpolated
-        if c in "$%" and text.startswith(c + "{", i + 1):  # `$${` is a literal `${`
-            out.append(c + "{")
-            i += 3
-            continue
-        if c in "$%" and text.startswith("{", i + 1):
-            interpolated = True
-            i = _skip_template(text, i + 2)
-            continue
-        if c == "\n":  # unterminated string: stop at the end of the line
-            return "".join(out), i, interpolated
-        out.append(c)
-        i += 1
-    return "".join(out), i, interpolated
-
-
-def _tokens(text: str) -> Iterable[_Token]:
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c in " \t\r\n":
-            i += 1
-        elif c == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif text.startswith("<<", i) and (
-            i + 2 < n and (text[i + 2].isalpha() or text[i + 2] in "-_")
-        ):
-            # heredoc: <<EOT or <<-EOT ... EOT
-            j = i + 2
-            if text[j] == "-":
-                j += 1
-            k = j
-            while k < n and (text[k].isalnum() or text[k] == "_"):
-                k += 1
-            marker = text[j:k]
-            line_end = text.find("\n", k)
-            if line_end < 0 or not marker:
-                i = n
-                continue
-            pos = line_end + 1
-            while pos < n:
-                nl = text.find("\n", pos)
-                line = text[pos : n if nl < 0 else nl]
-                if line.strip() == marker:
-                    pos = n if nl < 0 else nl
-                    break
-                pos = n if nl < 0 else nl + 1
-            i = pos
-        elif c == '"':
-            value, i, interpolated = _read_string(text, i)
-            yield _Token("string", value, interpolated)
-        elif c.isalpha() or c == "_":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_-"):
-                j += 1
-            yield _Token("ident", text[i:j])
-            i = j
-        else:
-            yield _Token("punct", c)
-            i += 1
 
 
 def module_sources(tf_text: str) -> list[str]:
@@ -143,15 +41,15 @@ def module_sources(tf_text: str) -> list[str]:
     sources: list[str] = []
     depth = 0
     in_module_depth: int | None = None  # depth of the open module block's body
-    window: list[_Token] = []
-    for tok in _tokens(tf_text):
+    window: list[Token] = []
+    for tok in tokens(tf_text):
         window = [*window[-2:], tok]
         if tok.kind == "punct" and tok.value in "{[(":
             if (
                 depth == 0
                 and tok.value == "{"
                 and len(window) == 3
-                and window[0] == _Token("ident", "module")
+                and window[0] == Token("ident", "module")
                 and window[1].kind == "string"
             ):
                 in_module_depth = 1
@@ -167,8 +65,8 @@ def module_sources(tf_text: str) -> list[str]:
             and depth == in_module_depth
             and tok.kind == "string"
             and len(window) == 3
-            and window[0] == _Token("ident", "source")
-            and window[1] == _Token("punct", "=")
+            and window[0] == Token("ident", "source")
+            and window[1] == Token("punct", "=")
             and not tok.interpolated
         ):
             sources.append(tok.value)
@@ -307,7 +205,7 @@ class Reason:
 
 @dataclass(frozen=True)
 class Decision:
-    envs: tuple[str, ...]  # in mlops.yaml order
+    envs: tuple[str, ...]  # in the order given: the promotion order
     reasons: tuple[Reason, ...]  # one per changed path, in input order
 
     def as_matrix(self) -> dict[str, list[str]]:
@@ -364,8 +262,8 @@ def affected_envs(
 ) -> Decision:
     """Decide which envs to plan for a change, and why, path by path.
 
-    `envs` is the list from mlops.yaml and sets the output order. Env roots are
-    `envs/<env>`; `module_graph` comes from `build_module_graph`.
+    `envs` is the list from mlops.yaml in promotion order, which sets the output order.
+    Env roots are `envs/<env>`; `module_graph` comes from `build_module_graph`.
     """
     chains = {env: module_chains(f"envs/{env}", module_graph) for env in envs}
     reasons: list[Reason] = []

@@ -5,7 +5,8 @@ The comment is a data format:
   line 2  <!-- mlops:plans {"v":1,"plans":{...}} -->  env -> plan hash + status, for the apply
                                                      step's stale-plan guard (parse_comment)
 The rest is for people: totals, destroy/replace warnings first, then one section per env
-(dev, staging, prod, then others alphabetically).
+in the promotion order the caller passes (`order`; envs it does not name follow,
+alphabetically). Envs of the prod tier (`production`) get the production warnings.
 
 Size: GitHub rejects comment bodies over 65,536 characters. We count UTF-8 bytes (never fewer
 than characters) and fit the body by shortening, in order: the text plans (head and tail are
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlops.core import cost
@@ -28,8 +29,6 @@ HEADER_PREFIX = "<!-- mlops:plans "
 HEADER_RE = re.compile(r"^<!-- mlops:plans (\{.*\}) -->$", re.MULTILINE)
 HEADER_VERSION = 1
 MAX_BODY = 65536
-ENV_ORDER = ("dev", "staging", "prod")
-PROD_ENVS = frozenset({"prod", "production"})
 
 LABEL_NO_CHANGES = "plan:no-changes"
 LABEL_CHANGES = "plan:changes"
@@ -75,8 +74,9 @@ def size(body: str) -> int:
     return len(body.encode("utf-8"))
 
 
-def env_sort_key(env: str) -> tuple[int, str]:
-    return (ENV_ORDER.index(env) if env in ENV_ORDER else len(ENV_ORDER), env)
+def env_sort_key(env: str, order: Sequence[str]) -> tuple[int, str]:
+    """Envs in `order` (the promotion order) first, then any other alphabetically."""
+    return (order.index(env) if env in order else len(order), env)
 
 
 def run_url(server_url: str | None, repository: str | None, run_id: str | None) -> str | None:
@@ -189,10 +189,6 @@ def _counts_text(s: PlanSummary) -> str:
     return ", ".join(parts) if parts else "no changes"
 
 
-def _is_prod(env: str) -> bool:
-    return env in PROD_ENVS
-
-
 # ---------------------------------------------------------------- sections
 
 
@@ -214,7 +210,7 @@ def _policy_alerts(plans: Sequence[PlanInput], cap: int) -> list[str]:
     return out
 
 
-def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
+def _alerts(summaries: Sequence[PlanSummary], cap: int, production: frozenset[str]) -> list[str]:
     """Failed plans and destroys/replacements, worst first. Never cut for size."""
     out: list[str] = []
     for s in summaries:
@@ -222,7 +218,7 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
             out += ["> [!CAUTION]", f"> ❌ **{s.env}**: the plan failed, see its section below.",
                     ""]
     def severity(s: PlanSummary) -> int:  # prod, then data/serving anywhere, then the rest
-        return 0 if _is_prod(s.env) else 1 if s.critical else 2
+        return 0 if s.env in production else 1 if s.critical else 2
 
     for s in sorted(summaries, key=severity):  # stable: env order within a severity
         destroys = s.destroys
@@ -234,9 +230,9 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int) -> list[str]:
         what = " and ".join(p for p in (f"destroys {_plural(n_del, 'resource')}" if n_del else "",
                                         f"replaces {_plural(n_rep, 'resource')}" if n_rep else "")
                             if p)
-        if critical or _is_prod(s.env):
+        if critical or s.env in production:
             why = []
-            if _is_prod(s.env):
+            if s.env in production:
                 why.append("in **production**")
             data = sum(r.critical == "data" for r in critical)
             serving = sum(r.critical == "serving" for r in critical)
@@ -316,7 +312,8 @@ def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
 
 
 def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
-             row_limit: int | None, link: str | None, masker: Masker) -> list[str]:
+             row_limit: int | None, link: str | None, masker: Masker,
+             production: frozenset[str]) -> list[str]:
     s = inp.summary
     if s.status == "failed":
         out = [f"### {s.env} · ❌ plan failed", ""]
@@ -325,7 +322,7 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
                 "</details>", ""]
         return out
     if s.destroys:
-        badge = "🛑" if s.critical or _is_prod(s.env) else "⚠️"
+        badge = "🛑" if s.critical or s.env in production else "⚠️"
     elif s.has_changes:
         badge = "🟡"
     else:
@@ -401,7 +398,7 @@ class _Layout:
 
 
 def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout: _Layout,
-              link: str | None, masker: Masker) -> str:
+              link: str | None, masker: Masker, production: frozenset[str]) -> str:
     summaries = [p.summary for p in plans]
     totals = summaries[0].counts
     for s in summaries[1:]:
@@ -415,7 +412,7 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     blocked = [p.summary.env for p in plans if p.policy]
     if blocked:
         headline += f" · 🚫 policy violations in {', '.join(blocked)}"
-    if any(s.destroys and (s.critical or _is_prod(s.env)) for s in ok) or blocked:
+    if any(s.destroys and (s.critical or s.env in production) for s in ok) or blocked:
         icon = "🛑"
     elif any(s.destroys for s in ok) or failed:
         icon = "⚠️"
@@ -428,10 +425,10 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
         lines.append(f"**Cost change:** {cost.total(all_cost).render()}")
     lines.append("")
     lines += _policy_alerts(plans, layout.alert_cap)
-    lines += _alerts(summaries, layout.alert_cap)
+    lines += _alerts(summaries, layout.alert_cap, production)
     for p in plans:
         lines += _section(p, texts[p.summary.env], layout.text_budgets[p.summary.env],
-                          layout.row_limit, link, masker)
+                          layout.row_limit, link, masker, production)
     footer = ("Full plans (`plan.txt`, `plan.json`) are in the "
               + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
               + ".")
@@ -461,9 +458,11 @@ def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
     return budgets
 
 
-def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
+def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
+           production: Collection[str] = (), masker: Masker | None = None,
            run_link: str | None = None, limit: int = MAX_BODY) -> str:
-    """The comment body for these plans, never over `limit` (UTF-8 bytes)."""
+    """The comment body for these plans, never over `limit` (UTF-8 bytes). Sections follow
+    `order` (mlops.yaml's promotion order); `production` are the envs of the prod tier."""
     if not plans:
         raise ValueError("no plans to render")
     masker = masker or Masker()
@@ -472,7 +471,8 @@ def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
         if not ENV_RE.match(p.summary.env) or p.summary.env in seen:
             raise ValueError(f"env {p.summary.env!r} is invalid or appears twice")
         seen.add(p.summary.env)
-    ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env))
+    ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env, list(order)))
+    prod = frozenset(production)
     texts = {p.summary.env: [_diff_line(line) for line in
                              masker.mask(p.text_plan.rstrip("\n")).splitlines()]
              if p.text_plan.strip() and p.summary.status == "ok" else []
@@ -480,7 +480,7 @@ def render(plans: Sequence[PlanInput], *, masker: Masker | None = None,
     envs = list(texts)
 
     def build(layout: _Layout) -> str:
-        return _assemble(ordered, texts, layout, run_link, masker)
+        return _assemble(ordered, texts, layout, run_link, masker, prod)
 
     full = _Layout({e: None for e in envs}, None, MAX_ALERT_ADDRESSES)
     body = build(full)

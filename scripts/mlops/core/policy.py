@@ -4,9 +4,12 @@ The Rego rules (policies/*.rego, package main) take the plan JSON exactly as
 `terraform show -json` writes it as `input`, so `conftest test plan.json` works on it.
 What the plan does not say comes in as data documents:
 
-    data.context.env       the env the plan is for          (`--env`)
-    data.context.labels    the PR's labels                  (`--labels`, MLOPS_PR_LABELS)
-    data.<key>             policies/data/*.yaml, e.g. data.instance_types.<env>
+    data.context.env        the env the plan is for          (`--env`)
+    data.context.tier       its tier: dev, staging or prod   (mlops.yaml)
+    data.context.protected  whether it is protected          (mlops.yaml)
+    data.context.allowlist  the instance allowlist key       (the tier's, core.envs.TIERS)
+    data.context.labels     the PR's labels                  (`--labels`, MLOPS_PR_LABELS)
+    data.<key>              policies/data/*.yaml, e.g. data.instance_types.<tier>
 
 Each rule adds `{"msg": ..., "rule": ..., "address": ...}` to `data.main.deny`
 (conftest prints `msg`); a bare string is accepted too, for rules written conftest-style.
@@ -17,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlops.core.envs import TIERS
 
 QUERY = "data.main.deny"
 OVERRIDE_LABEL = "allow-destroy:{env}"
@@ -63,14 +68,19 @@ def parse_labels(text: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def build_data(base: Mapping[str, Any], env: str, labels: Iterable[str]) -> dict[str, Any]:
-    """The data document: policies/data/ merged with the run's context."""
+def build_data(base: Mapping[str, Any], env: str, labels: Iterable[str], *, tier: str,
+               protected: bool) -> dict[str, Any]:
+    """The data document: policies/data/ merged with the run's context. The allowlist key
+    is the tier's (core.envs.TIERS)."""
     if "context" in base:
         raise ValueError(
             "policy data files must not define the top-level key `context`; "
-            "mlops sets it from --env and --labels"
+            "mlops sets it from --env, mlops.yaml and --labels"
         )
-    return {**base, "context": {"env": env, "labels": list(labels)}}
+    allowlist = TIERS[tier].instance_allowlist if tier in TIERS else tier
+    context = {"env": env, "tier": tier, "protected": protected, "allowlist": allowlist,
+               "labels": list(labels)}
+    return {**base, "context": context}
 
 
 def plan_problem(plan: Any) -> str | None:
@@ -89,20 +99,29 @@ def plan_problem(plan: Any) -> str | None:
     return None
 
 
-def plan_env(plan: Mapping[str, Any]) -> str | None:
-    """The plan's own `env` input variable, when the root declares one."""
+def plan_variable(plan: Mapping[str, Any], name: str) -> str | None:
+    """The plan's own string input variable `name` (e.g. env, tier), when the root has it."""
     variables = plan.get("variables")
     if isinstance(variables, dict):
-        value = (variables.get("env") or {}).get("value")
+        value = (variables.get(name) or {}).get("value")
         if isinstance(value, str):
             return value
     return None
 
 
-def env_mismatch(plan: Mapping[str, Any], env: str) -> str | None:
+def plan_env(plan: Mapping[str, Any]) -> str | None:
+    """The plan's own `env` input variable, when the root declares one."""
+    return plan_variable(plan, "env")
+
+
+def env_mismatch(plan: Mapping[str, Any], env: str, tier: str | None = None) -> str | None:
     found = plan_env(plan)
     if found is not None and found != env:
         return f"the plan was made with var.env = {found!r}, but the check is for env {env!r}"
+    found_tier = plan_variable(plan, "tier")
+    if tier is not None and found_tier is not None and found_tier != tier:
+        return (f"the plan was made with var.tier = {found_tier!r}, but mlops.yaml gives env "
+                f"{env!r} the tier {tier!r}")
     return None
 
 

@@ -87,6 +87,7 @@ class Resource:
     created: datetime
     deployed: datetime
     instances: tuple[tuple[str, int], ...] = ()  # (instance type, count) it runs
+    region: str = ""  # where it runs (what it is deleted or stopped in)
 
     @property
     def label(self) -> str:

@@ -201,7 +201,7 @@ def _refuse_second_start(paths: CloudPaths, notify: Notify) -> None:
 
 def _spawn(paths: CloudPaths, port: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     package_root = str(Path(mlops.__file__).resolve().parent.parent)
-    child_env = {**env, "MOTO_PORT": str(port),
+    child_env = {**env, "MOTO_PORT": str(port), "MLOPS_CLOUD_DIR": str(paths.dir),
                  "PYTHONPATH": os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
                                                if p)}
     with paths.log.open("ab") as log:

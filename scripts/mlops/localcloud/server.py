@@ -15,17 +15,18 @@ from types import FrameType
 from typing import Any
 
 from mlops.localcloud import extensions
+from mlops.localcloud.hosting import Hosting
 from mlops.localcloud.wsgi import HEALTH_PATH, FailFast, Health
 
 DELAY_ENV = "MLOPS_CLOUD_SAGEMAKER_DELAY_SECONDS"
 DEFAULT_DELAY = 1.0
 
 
-def build_app(env: Mapping[str, str]) -> Any:
+def build_app(env: Mapping[str, str], hosting: Hosting | None = None) -> Any:
     """moto's dispatcher with our backend patches installed and our middleware around it."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    extensions.install(sagemaker_delay=sagemaker_delay(env))
+    extensions.install(sagemaker_delay=sagemaker_delay(env), hosting=hosting)
     dispatcher = DomainDispatcherApplication(create_backend_app)
     return Health(FailFast(dispatcher), pid=os.getpid())
 
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds self-URLs from it
-    app = build_app(os.environ)
+    hosting = Hosting()
+    app = build_app(os.environ, hosting)
     server = make_server(args.host, args.port, app, threaded=True,
                          request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, _stop)
@@ -66,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
+        hosting.shutdown()  # the endpoints' model servers go with the cloud
     return 0
 
 

@@ -6,11 +6,23 @@ Installing is idempotent; importing a module patches nothing.
 
 from __future__ import annotations
 
-from mlops.localcloud.extensions import budgets, ec2, s3, s3_policy, s3_versions, sagemaker
+from mlops.localcloud.extensions import (
+    budgets,
+    cloudwatch,
+    ec2,
+    s3,
+    s3_policy,
+    s3_versions,
+    sagemaker,
+    sagemaker_runtime,
+)
+from mlops.localcloud.hosting import Hosting
 
 
-def install(*, sagemaker_delay: float) -> None:
-    sagemaker.install(delay=sagemaker_delay)
+def install(*, sagemaker_delay: float, hosting: Hosting | None = None) -> None:
+    sagemaker.install(delay=sagemaker_delay, host=hosting)
+    sagemaker_runtime.install()
+    cloudwatch.install()
     budgets.install()
     s3.install()
     s3_policy.install()

@@ -28,8 +28,22 @@ UpdateEndpointWeightsAndCapacities. What we reproduce (quotes from the API refer
   are being performed on the endpoint", but AWS does not enforce it. We do, on purpose,
   so a rollback config can never be lost: a deliberate safety divergence.
 
+Hosting (localcloud/hosting.py): CreateEndpoint and UpdateEndpoint start the variants'
+model servers on their artifacts, downloaded from the embedded S3. The endpoint goes
+InService once `delay` has passed *and* every variant answers /ping; an artifact that is
+missing or cannot be loaded turns it `Failed` with a FailureReason worded as AWS words it
+("Failed to download model data for container ...", "... did not pass the ping health
+check ..."). DescribeEndpoint: "Failed: Endpoint could not be created, updated, or
+re-scaled. Use DescribeEndpointOutput$FailureReason for information about the failure."
+A failed UpdateEndpoint leaves the previous fleet serving (blue/green: "SageMaker shifts
+endpoint traffic to the new instances ... and then deletes the old instances") and the
+endpoint Failed on its previous config; UpdateEndpoint (to any good config) recovers it.
+The container image is not run: every variant is served by the project's model server
+(a documented divergence). DeleteEndpoint, a reset and the cloud's shutdown stop them.
+
 Transitions finish lazily: the status is settled whenever the endpoint is read or
-changed, `delay` seconds after the transition started. No background threads.
+changed, `delay` seconds after the transition started (and once its fleet is ready).
+No background threads besides hosting's process spawner.
 """
 
 from __future__ import annotations
@@ -42,10 +56,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops.localcloud.hosting import Fleet, Hosting
+
 Variant = dict[str, Any]
 Apply = Callable[[Any], None]
 
-CREATING, UPDATING, IN_SERVICE = "Creating", "Updating", "InService"
+CREATING, UPDATING, IN_SERVICE, FAILED = "Creating", "Updating", "InService", "Failed"
+Key = tuple[str, str, str]  # (account, region, endpoint name)
+_HOSTING: list[Hosting] = []  # the cloud's one Hosting, set by install()
+_LIFECYCLE: list[Lifecycle] = []  # and its endpoint lifecycle, for the runtime extension
+
+
+def hosting() -> Hosting | None:
+    return _HOSTING[0] if _HOSTING else None
+
+
+def lifecycle() -> Lifecycle | None:
+    return _LIFECYCLE[0] if _LIFECYCLE else None
 
 
 @dataclass
@@ -55,6 +82,8 @@ class Transition:
     apply: Apply
     pending_config: str | None = None
     started: Any = None
+    fleet: Fleet | None = None  # the variant processes this transition waits for
+    key: Key | None = None
 
 
 @dataclass
@@ -68,23 +97,40 @@ class Lifecycle:
         default_factory=weakref.WeakKeyDictionary)
 
     def begin(self, endpoint: Any, status: str, apply: Apply,
-              pending_config: str | None = None) -> None:
+              pending_config: str | None = None, fleet: Fleet | None = None,
+              key: Key | None = None) -> None:
         from moto.core.utils import utcnow
 
         endpoint.endpoint_status = status
         endpoint.last_modified_time = utcnow()
         self.transitions[endpoint] = Transition(status, time.monotonic() + self.delay, apply,
-                                                pending_config, endpoint.last_modified_time)
+                                                pending_config, endpoint.last_modified_time,
+                                                fleet, key)
 
     def settle(self, endpoint: Any) -> Transition | None:
-        """Finish the endpoint's transition if its time has come; return what is left."""
+        """Finish the endpoint's transition if its time has come (and its fleet answers);
+        return what is left."""
         from moto.core.utils import utcnow
 
         transition = self.transitions.get(endpoint)
         if transition is None or time.monotonic() < transition.done_at:
             return transition
+        fleet, host = transition.fleet, hosting()
+        if fleet is not None and host is not None and transition.key is not None:
+            reason = fleet.failure()
+            if reason is None and not fleet.is_ready():
+                return transition  # the model servers are still starting
+            if reason is not None:
+                host.discard(transition.key, fleet)
+                endpoint.endpoint_status = FAILED
+                endpoint.failure_reason = reason
+                endpoint.last_modified_time = utcnow()
+                del self.transitions[endpoint]
+                return None
+            host.retire(transition.key, keep=fleet)  # the new fleet takes all traffic
         transition.apply(endpoint)
         endpoint.endpoint_status = IN_SERVICE
+        endpoint.failure_reason = None
         endpoint.last_modified_time = utcnow()
         del self.transitions[endpoint]
         return None
@@ -139,13 +185,16 @@ def current_from_desired(variants: list[Variant]) -> list[Variant]:
     return result
 
 
-def install(delay: float) -> None:
+def install(delay: float, host: Hosting | None = None) -> None:
     from moto.sagemaker.models import Model, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
     if getattr(SageMakerModelBackend, "_mlops_patched", False):
         return
+    if host is not None:
+        _HOSTING[:] = [host]
     lifecycle = Lifecycle(delay)
+    _LIFECYCLE[:] = [lifecycle]
     _patch_backend(SageMakerModelBackend, lifecycle)
     _patch_model(Model)
     setattr(SageMakerResponse, "update_endpoint", _update_endpoint_response)  # noqa: B010
@@ -192,21 +241,40 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
 
     original_create = backend_cls.create_endpoint
     original_describe = backend_cls.describe_endpoint
+    original_delete = backend_cls.delete_endpoint
     original_delete_config = backend_cls.delete_endpoint_config
     original_list = backend_cls.list_endpoints
+    original_reset = backend_cls.reset
 
     def endpoint_arn(self: Any, name: str) -> str:
         return str(FakeEndpoint.arn_formatter(name, self.account_id, self.region_name))
 
-    def find_settled(self: Any, name: str) -> Any:
+    def find_settled(self: Any, name: str, *, allow_failed: bool = False) -> Any:
         endpoint = self.endpoints.get(name)
         if endpoint is None:
             raise ValidationError(message=f'Could not find endpoint "{endpoint_arn(self, name)}".')
         lifecycle.settle(endpoint)
-        if endpoint.endpoint_status != IN_SERVICE:
+        if endpoint.endpoint_status == FAILED and not allow_failed:
+            raise ValidationError(
+                message=f'Cannot update endpoint "{endpoint.arn}" in Failed status: '
+                f"{endpoint.failure_reason}")
+        if endpoint.endpoint_status not in (IN_SERVICE, FAILED):
             raise ValidationError(
                 message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
         return endpoint
+
+    def start_fleet(self: Any, endpoint_name: str, config: Any) -> tuple[Fleet | None, Key]:
+        key = (self.account_id, self.region_name, endpoint_name)
+        host = hosting()
+        if host is None:
+            return None, key
+        models = {}
+        for variant in config.production_variants:
+            model = self._models.get(variant.get("ModelName"))
+            container = (model.primary_container or {}) if model is not None else {}
+            models[variant["VariantName"]] = str(container.get("ModelDataUrl") or "")
+        return host.start(key, config.endpoint_config_name, models,
+                          _s3_reader(self.account_id, self.partition)), key
 
     def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str,
                         tags: list[dict[str, str]]) -> Any:
@@ -217,7 +285,8 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
             endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
             config = self.endpoint_configs[endpoint_config_name]
             endpoint.production_variants = variants_from_config(config.production_variants)
-            lifecycle.begin(endpoint, CREATING, lambda e: None)
+            fleet, key = start_fleet(self, endpoint_name, config)
+            lifecycle.begin(endpoint, CREATING, lambda e: None, fleet=fleet, key=key)
             return endpoint
 
     def describe_endpoint(self: Any, endpoint_name: str) -> dict[str, Any]:
@@ -240,7 +309,7 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
 
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         with lifecycle.lock:
-            endpoint = find_settled(self, endpoint_name)
+            endpoint = find_settled(self, endpoint_name, allow_failed=True)
             config = self.endpoint_configs.get(endpoint_config_name)
             if config is None:
                 arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id,
@@ -252,7 +321,9 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
                 target.endpoint_config_name = endpoint_config_name
                 target.production_variants = variants
 
-            lifecycle.begin(endpoint, UPDATING, swap, pending_config=endpoint_config_name)
+            fleet, key = start_fleet(self, endpoint_name, config)
+            lifecycle.begin(endpoint, UPDATING, swap, pending_config=endpoint_config_name,
+                            fleet=fleet, key=key)
             return str(endpoint.arn)
 
     def update_endpoint_weights_and_capacities(
@@ -281,9 +352,48 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
                     "the endpoint first.")
             original_delete_config(self, endpoint_config_name)
 
+    def delete_endpoint(self: Any, endpoint_name: str) -> None:
+        with lifecycle.lock:
+            endpoint = self.endpoints.get(endpoint_name)
+            original_delete(self, endpoint_name)
+            if endpoint is not None:
+                lifecycle.transitions.pop(endpoint, None)
+            host = hosting()
+            if host is not None:
+                host.retire((self.account_id, self.region_name, endpoint_name), None)
+
+    def reset(self: Any) -> None:
+        host = hosting()
+        if host is not None:
+            host.stop_backend(self.account_id, self.region_name)
+        original_reset(self)
+
     for func in (create_endpoint, describe_endpoint, list_endpoints, update_endpoint,
-                 update_endpoint_weights_and_capacities, delete_endpoint_config):
+                 update_endpoint_weights_and_capacities, delete_endpoint_config,
+                 delete_endpoint, reset):
         setattr(backend_cls, func.__name__, func)
+
+
+def _s3_reader(account_id: str, partition: str) -> Callable[[str], bytes]:
+    """s3://bucket/key -> the object's bytes, from the embedded S3 (this process's moto
+    backend, as SageMaker reads the artifact with the model's role); KeyError if absent."""
+
+    def fetch(url: str) -> bytes:
+        from moto.s3.exceptions import MissingBucket
+        from moto.s3.models import s3_backends
+
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if not url.startswith("s3://") or not bucket or not key:
+            raise KeyError(url)
+        try:
+            found = s3_backends[account_id][partition].get_object(bucket, key)
+        except MissingBucket as err:
+            raise KeyError(url) from err
+        if found is None:
+            raise KeyError(url)
+        return bytes(found.value)
+
+    return fetch
 
 
 def _check_variant_names(endpoint: Any, desired: list[dict[str, Any]]) -> None:

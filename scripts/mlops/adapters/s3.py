@@ -1,0 +1,69 @@
+"""S3 objects through boto3: what `mlops artifact push` needs, errors made readable."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.adapters import aws
+from mlops.errors import MlopsError
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    sha256: str
+    metadata: dict[str, str]
+
+
+def _code(err: Any) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+class S3:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.client = aws.client(env, "s3")
+
+    def bucket_exists(self, bucket: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=bucket)
+        except ClientError as err:
+            if _code(err) in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise MlopsError(f"could not read bucket {bucket}", str(err),
+                             "check the credentials may s3:ListBucket on it") from err
+        return True
+
+    def fetch(self, bucket: str, key: str) -> RemoteObject | None:
+        """The object's content digest and metadata, or None when there is no object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=key)
+            body = response["Body"].read()
+        except ClientError as err:
+            if _code(err) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise MlopsError(f"could not read s3://{bucket}/{key}", str(err),
+                             "check the credentials may s3:GetObject there") from err
+        return RemoteObject(hashlib.sha256(body).hexdigest(),
+                            {k.lower(): v for k, v in response.get("Metadata", {}).items()})
+
+    def put_new(self, bucket: str, key: str, body: bytes, *, content_type: str,
+                metadata: Mapping[str, str] | None = None) -> bool:
+        """Create the object only if the key is free (If-None-Match: *). False when
+        another writer got there first."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                   Metadata=dict(metadata or {}), IfNoneMatch="*")
+        except ClientError as err:
+            if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise MlopsError(f"could not write s3://{bucket}/{key}", str(err),
+                             "check the credentials may s3:PutObject there") from err
+        return True
