@@ -14,7 +14,7 @@ JOBS   ?= 2
 # Keyed on both distributions' pins: the CLI and the model server (scripts/model_server).
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml scripts/model_server/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help setup test test-fast lint lint-workflows fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
+.PHONY: help setup test test-fast lint lint-workflows fmt demo plan apply bootstrap cloud-up cloud-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ test: setup ## the whole suite: static checks, unit, plan and apply tests on the
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup
 
-test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
+test-fast: setup ## the tests that need neither Terraform nor the embedded AWS
 	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"
 
 lint: setup ## ruff, mypy, terraform fmt, module README tables, checkov, workflows
@@ -79,4 +79,4 @@ bench-act: setup ## what a job costs under act before its first mlops step (test
 	$(BIN)/python bench/act_startup.py $(BENCH_ARGS)
 
 clean: ## remove the venv and runtime files
-	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,14 +9,8 @@ package main
 
 import rego.v1
 
-# The tier the plan serves: data.context.tier when the caller provides one, else the env.
-serving_tier := data.context.tier if {
-	is_string(data.context.tier)
-	data.context.tier != ""
-} else := plan_env
-
 deny contains finding("artifacts", rc.address, msg) if {
-	serving_tier == "prod"
+	plan_tier == "prod"
 	some rc in planned_of_type("aws_sagemaker_model")
 	fault := object.get(object.get(rc.change.after, "tags", {}), "artifact_fault", "unknown")
 	fault != "none"

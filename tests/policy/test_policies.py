@@ -391,8 +391,5 @@ def test_artifacts_fail_in_prod_only() -> None:
 def test_artifacts_rule_follows_the_tier_when_given() -> None:
     """data.context.tier (environments as data) decides, not the env's name."""
     plan = load("artifacts_fail")
-    data = policy.build_data(POLICIES.data, "prod", ())
-    data["context"]["tier"] = "staging"
-    assert policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY)) == ()
-    data["context"]["tier"] = "prod"
-    assert len(policy.parse_violations(rego.evaluate(POLICIES, data, plan, policy.QUERY))) == 2
+    assert check(plan, "prod", tier="staging", protected=True) == []
+    assert len(check(plan, "prod", tier="prod", protected=True)) == 2

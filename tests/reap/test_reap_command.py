@@ -221,9 +221,14 @@ def test_max_age_reaps_what_is_older(cloud: Any, world: World) -> None:
     (["--envs", "qa"], "unknown env 'qa'"),
     (["--max-age", "soon"], "--max-age 'soon' is not a duration"),
     (["--grace=-1h"], "--grace '-1h' is not a duration"),
-    (["--cap", "-1"], "--cap -1 is negative"),
+    (["--envs", "dev,Prod"], "--envs: env name 'Prod' is not lowercase"),
 ])
 def test_bad_input_says_what_and_how_to_fix(empty: World, argv: list[str],
                                             message: str) -> None:
     code, _, err = empty.reap(*argv)
     assert code == 2 and f"error: {message}" in err and "fix:" in err, err
+
+
+def test_a_negative_cap_is_a_usage_error(empty: World) -> None:
+    code, _, err = empty.reap("--cap=-1")
+    assert code == 2 and "--cap" in err and "'-1' is negative" in err, err

@@ -77,11 +77,13 @@ def test_drift_opens_updates_closes_and_reopens_one_issue(
 
     tamper(cloud, bucket, "someone")
     first = run_mlops(env, "drift", "--env", "dev", "--issue").check(2)
-    assert "aws_s3_bucket.probe" in first.stdout and "changed outside Terraform" in first.stdout
+    # Terraform lists nothing under "changed outside" here (no planned change reads the
+    # bucket's tags); the plan puts them back: that is the drift.
+    assert "| `aws_s3_bucket.probe` | update in place |" in first.stdout, first.stdout
     [issue] = drift_issues(github)
     assert issue.state == "open"
     assert issue.body.startswith("<!-- mlops:drift env=dev drift=")
-    assert "| `aws_s3_bucket.probe` | changed |" in issue.body
+    assert "| `aws_s3_bucket.probe` | update in place |" in issue.body
     assert "https://github.example/acme/ml-infra/actions/runs/77" in issue.body
     assert "gh workflow run main.yml --repo acme/ml-infra --ref main -f env=dev" in issue.body
     assert "someone" in issue.body  # the drift plan shows the tag Terraform would remove

@@ -30,11 +30,19 @@ def clean() -> drift.DriftReport:
 
 
 def test_a_plan_with_changes_outside_terraform_is_drift(drifted: drift.DriftReport) -> None:
+    # the drift rows are plansummary's: what Terraform shows under "changed outside"
     assert drifted.drifted and drifted.exit_code == 2
     assert [(d.address, d.action) for d in drifted.outside] == [
-        ("aws_s3_bucket.models", "update"), ("aws_iam_role.old", "delete")]
+        ("aws_s3_bucket.read", "update")]
     assert [(r.address, r.action) for r in drifted.pending] == [
-        ("aws_s3_bucket.models", "update")]
+        ("aws_s3_bucket.deleted", "create"), ("aws_s3_bucket.restored", "update"),
+        ("terraform_data.reader", "update")]
+
+
+def test_deleted_outside_reads_the_refresh_not_the_rendered_rows() -> None:
+    plan = json.loads((FIXTURES / "drift" / "plan.json").read_text())
+    assert drift.deleted_outside(plan) == frozenset({"aws_s3_bucket.deleted"})
+    assert drift.deleted_outside({"format_version": "1.2"}) == frozenset()
 
 
 def test_a_plan_that_changes_nothing_is_clean(clean: drift.DriftReport) -> None:
@@ -60,10 +68,10 @@ def test_a_failed_plan_has_no_drift_to_report() -> None:
 def test_the_summary_names_each_resource_and_what_happened(drifted: drift.DriftReport) -> None:
     text = drift.summary_markdown(drifted, LINK)
     assert "`dev` no longer matches main" in text
-    assert "2 resource(s) changed outside Terraform; 1 change(s) a re-apply" in text
-    assert "| `aws_s3_bucket.models` | changed |" in text
-    assert "| `aws_iam_role.old` | deleted |" in text
-    assert "| `aws_s3_bucket.models` | update in place |" in text
+    assert "1 resource(s) changed outside Terraform; 3 change(s) a re-apply" in text
+    assert "| `aws_s3_bucket.read` | changed |" in text
+    assert "| `aws_s3_bucket.deleted` | create |" in text
+    assert "| `aws_s3_bucket.restored` | update in place |" in text
 
 
 def test_the_body_carries_marker_plan_and_the_dispatch(drifted: drift.DriftReport) -> None:
@@ -144,7 +152,9 @@ ENDPOINT = "module.endpoint[0].aws_sagemaker_endpoint.this"
 
 
 def _reaped_plan(*, also_bucket: bool) -> plansummary.PlanSummary:
-    drift_rows = [plansummary.DriftRow(ENDPOINT, "aws_sagemaker_endpoint", "delete")]
+    """A reaped endpoint as Terraform renders it: gone in the refresh (no "changed outside"
+    row: nothing reads it), re-created by the plan."""
+    drift_rows: list[plansummary.DriftRow] = []
     rows = [plansummary.ResourceRow(ENDPOINT, "aws_sagemaker_endpoint", "create")]
     if also_bucket:
         drift_rows.append(plansummary.DriftRow("aws_s3_bucket.b", "aws_s3_bucket", "update"))
@@ -154,7 +164,8 @@ def _reaped_plan(*, also_bucket: bool) -> plansummary.PlanSummary:
 
 
 def test_an_endpoint_the_reaper_deleted_is_not_drift_in_a_reaped_env() -> None:
-    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=True)
+    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=True,
+                       deleted=frozenset({ENDPOINT}))
     assert not rep.drifted and rep.exit_code == 0 and rep.reaped == (ENDPOINT,)
     text = drift.summary_markdown(rep)
     assert "a refreshing plan changes nothing but re-create the reaped endpoints" in text
@@ -162,13 +173,20 @@ def test_an_endpoint_the_reaper_deleted_is_not_drift_in_a_reaped_env() -> None:
 
 
 def test_a_deleted_endpoint_is_drift_where_the_reaper_does_not_go() -> None:
-    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=False)
+    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=False,
+                       deleted=frozenset({ENDPOINT}))
     assert rep.drifted and rep.reaped == ()
-    assert [d.address for d in rep.outside] == [ENDPOINT]
+    assert [r.address for r in rep.pending] == [ENDPOINT]
+
+
+def test_a_new_endpoint_in_the_code_is_not_taken_for_a_reaped_one() -> None:
+    rep = drift.report(_reaped_plan(also_bucket=False), endpoints_reaped=True)
+    assert rep.drifted and rep.reaped == () and [r.address for r in rep.pending] == [ENDPOINT]
 
 
 def test_other_drift_next_to_a_reaped_endpoint_still_counts() -> None:
-    rep = drift.report(_reaped_plan(also_bucket=True), endpoints_reaped=True)
+    rep = drift.report(_reaped_plan(also_bucket=True), endpoints_reaped=True,
+                       deleted=frozenset({ENDPOINT}))
     assert rep.drifted and rep.reaped == (ENDPOINT,)
     assert [d.address for d in rep.outside] == ["aws_s3_bucket.b"]
     assert [r.address for r in rep.pending] == ["aws_s3_bucket.b"]

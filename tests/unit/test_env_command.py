@@ -74,6 +74,11 @@ def test_env_list_table() -> None:
 @pytest.mark.terraform
 def test_env_add_in_the_same_region(tmp_path: Path) -> None:
     root = copy_repo(tmp_path)
+    # dev as it is after its first release: serving enabled (the checked-in tfvars start
+    # disabled). A new env must not inherit that: its artifact bucket is empty.
+    dev_tfvars = root / "envs" / "dev" / "terraform.tfvars"
+    dev_tfvars.write_text(dev_tfvars.read_text().replace(
+        "  enabled                 = false", "  enabled                 = true"))
     before = (root / "mlops.yaml").read_text()
     code, out, err = mlops(root, "env", "add", "qa", "--like", "dev")
     assert code == 0, err
@@ -92,7 +97,7 @@ def test_env_add_in_the_same_region(tmp_path: Path) -> None:
     expected = (dev / "terraform.tfvars").read_text().replace(
         'env     = "dev"', 'env     = "qa"').replace(
         "mlops-demo-dev-artifacts", "mlops-demo-qa-artifacts").replace(
-        "serving = {\n  enabled = true", "serving = {\n  enabled = false")
+        "  enabled                 = true", "  enabled                 = false")
     assert tfvars == expected
     assert "serving is disabled until the env's first model is released" in err
     assert not [p for p in (root / "envs").iterdir() if p.name.startswith(".")]
@@ -104,6 +109,13 @@ def test_env_add_in_the_same_region(tmp_path: Path) -> None:
 @pytest.mark.terraform
 def test_env_add_in_another_region_and_account(tmp_path: Path) -> None:
     root = copy_repo(tmp_path)
+    # prod as it is after a release: a model image in its region's registry.
+    prod_tfvars = root / "envs" / "prod" / "terraform.tfvars"
+    prod_tfvars.write_text(prod_tfvars.read_text().replace(
+        '  name                    = "churn"\n',
+        '  name                    = "churn"\n  releases = { v1 = { stable = {\n'
+        '    image          = "683313688378.dkr.ecr.us-east-1.amazonaws.com/model:1"\n'
+        '    model_data_url = "s3://mlops-demo-prod-artifacts/models/ab/model.tar.gz" } } }\n'))
     before = (root / "mlops.yaml").read_text()
     code, _, err = mlops(root, "env", "add", "prod-eu", "--like", "prod", "--region",
                          "eu-west-1", "--account", "022222222222")

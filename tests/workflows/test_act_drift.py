@@ -22,7 +22,8 @@ from actrunner import Act, ActRun, WorkflowCloud, repository_payload
 from mlops.cli import main
 from mlops.localcloud.github import FakeGitHub, FakeIssue
 
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("act")]
+pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
+              pytest.mark.xdist_group("act")]
 
 BUCKET = "mlops-demo-dev-drift-probe"
 SMALL_DEV_ROOT = {
@@ -100,7 +101,7 @@ def test_drift_opens_the_issue_and_an_apply_closes_it(
     job = first.job("drift", env="dev")
     assert "Drift in `dev`" in job.summary and "aws_s3_bucket.probe" in job.summary, job.log
     [issue] = _issues(github)
-    assert issue.state == "open" and "| `aws_s3_bucket.probe` | changed |" in issue.body
+    assert issue.state == "open" and "| `aws_s3_bucket.probe` | update in place |" in issue.body
     assert f"/actions/runs/{first.run_id}" in issue.body, issue.body
     assert "someone-by-hand" in issue.body  # the drift plan shows what a re-apply removes
     [token] = github.token_requests  # the drift job's, for the env's drift role

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from actrunner import Act, ActRun, local_repositories, repository_payload
 
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("act")]
+# terraform: the setup-terraform stand-in puts the machine's Terraform on PATH
+pytestmark = [pytest.mark.workflow, pytest.mark.terraform, pytest.mark.xdist_group("act")]
 
 SELFTEST = Path(__file__).resolve().parents[1] / "actions" / "selftest" / "standins.yml"
 

@@ -371,8 +371,10 @@ def test_mlops_calls_parse_with_the_real_cli(
     used = {name for arg in argv for name in SHELL_VAR_RE.findall(arg)}
     missing = sorted(v for v in used if v not in step["_env"] and not RUNNER_VAR_RE.match(v))
     assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
-    # "1" stands for every variable: a valid string, and a valid number (--pr).
-    argv = [SHELL_VAR_RE.sub("1", arg) for arg in argv]
+    # A variable stands for a valid value: a number after a number option (--pr), else
+    # "dev" (a valid string, and an env name: --env is checked where it is parsed).
+    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port")
+                             else "dev", arg) for i, arg in enumerate(argv)]
     try:
         args = build_parser().parse_args(argv)
     except SystemExit:

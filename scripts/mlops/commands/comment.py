@@ -13,13 +13,11 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mlops import context
+from mlops import argtypes, context
+from mlops.adapters.prices import load_prices
 from mlops.core import comment, cost, masking, plansummary
 from mlops.core.config import ProjectConfig
 from mlops.core.masking import Masker
@@ -41,22 +39,14 @@ def register(subparsers: Any) -> None:
 
     post = sub.add_parser("post", help="create or update the sticky comment and labels")
     post.add_argument("--repo", required=True, help="OWNER/NAME")
-    post.add_argument("--pr", required=True, type=int, help="pull request number")
+    post.add_argument("--pr", required=True, type=argtypes.positive_int,
+                      help="pull request number")
     post.add_argument("--no-labels", action="store_true", help="leave the PR's labels alone")
     post.add_argument("plan_dirs", nargs="+", type=Path, metavar="PLAN_DIR")
     post.set_defaults(func=cmd_post)
 
 
 # ---------------------------------------------------------------- reading (I/O)
-
-
-def load_prices() -> cost.PriceTable:
-    text = resources.files("mlops").joinpath("data/prices.yaml").read_text(encoding="utf-8")
-    try:
-        return cost.parse_prices(yaml.safe_load(text))
-    except ValueError as err:
-        raise MlopsError("the packaged price table mlops/data/prices.yaml is invalid", str(err),
-                         "fix scripts/mlops/data/prices.yaml") from err
 
 
 def load_project_config(env: Mapping[str, str]) -> ProjectConfig:
@@ -68,8 +58,8 @@ def load_project_config(env: Mapping[str, str]) -> ProjectConfig:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise MlopsError(f"{path} is not valid JSON", str(err),
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise MlopsError(f"{path} is not a readable UTF-8 JSON file", str(err)[:300],
                          "re-run `mlops plan` to write the plan directory again") from err
 
 
@@ -182,6 +172,9 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                          "posting the plan comment calls the GitHub API, which needs a token",
                          "in the workflow step add env: GITHUB_TOKEN: ${{ github.token }} "
                          "and give the job permissions: pull-requests: write")
+    from mlops.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
+
+    api_url = check_api_url(env.get("GITHUB_API_URL") or DEFAULT_API_URL)
     body, summaries = build_body(args.plan_dirs, env)
 
     step_summary = env.get("GITHUB_STEP_SUMMARY")
@@ -191,10 +184,8 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     import requests  # here, not at import time: only `post` talks to GitHub
 
-    from mlops.adapters.github import DEFAULT_API_URL, GitHub
-
     with requests.Session() as session:
-        github = GitHub(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, session)
+        github = GitHub(api_url, token, session)
         result = github.upsert_sticky(args.repo, args.pr, body, comment.is_plan_comment)
         print(f"{result.action} plan comment {result.comment_id} on {args.repo}#{args.pr}"
               + (f" {result.url}" if result.url else "")

@@ -17,10 +17,9 @@ import argparse
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.commands.plan import plan_env
 from mlops.commands.reap import env_policy
 from mlops.core import drift
@@ -42,13 +41,13 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "drift", help="does an env still match main? exit 0 clean, 2 drift, 1 error",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", help="the env to check")
+    parser.add_argument("--env", type=argtypes.env_name, help="the env to check")
     # `mlops env list --json` lists the envs with their settings; this is the matrix of the
     # drift workflow, with the dispatched env checked against mlops.yaml.
     parser.add_argument("--list-envs", action="store_true",
                         help='print {"envs": [...]}: every env in mlops.yaml order, or only '
                              "--env (after checking it exists), and exit")
-    parser.add_argument("--out", type=Path,
+    parser.add_argument("--out", type=argtypes.output_dir,
                         help="plan directory (default .mlops/plans/drift/ENV)")
     parser.add_argument("--issue", action="store_true",
                         help="open, update, close or reopen the env's drift issue on GitHub "
@@ -97,7 +96,8 @@ def check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plan_text = (out / "plan.txt").read_text() if (out / "plan.txt").is_file() else ""
     policy = env_policy(ctx.config, args.env)
     rep = drift.report(summary, plan_text,
-                       endpoints_reaped=policy.reapable and not policy.protected)
+                       endpoints_reaped=policy.reapable and not policy.protected,
+                       deleted=drift.deleted_outside(json.loads((out / "plan.json").read_text())))
     link = run_url(env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
                    env.get("GITHUB_RUN_ID"))
     text = drift.summary_markdown(rep, link)
@@ -166,5 +166,7 @@ def demo_excerpt(env: Mapping[str, str], env_name: str) -> str:
     summary = PlanSummary.from_dict(json.loads((out / "summary.json").read_text()))
     policy = env_policy(ctx.config, env_name)
     text = (out / "plan.txt").read_text() if (out / "plan.txt").is_file() else ""
+    deleted = drift.deleted_outside(json.loads((out / "plan.json").read_text()))
     return drift.summary_markdown(drift.report(
-        summary, text, endpoints_reaped=policy.reapable and not policy.protected))
+        summary, text, endpoints_reaped=policy.reapable and not policy.protected,
+        deleted=deleted))

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops import ui
+from mlops import argtypes, ui
 from mlops.adapters import inventory
-from mlops.commands.comment import load_prices
+from mlops.adapters.prices import load_prices
 from mlops.context import load_config
-from mlops.core import reap
+from mlops.core import envs, reap
 from mlops.core.config import ProjectConfig
 from mlops.errors import MlopsError
 from mlops.settings import Settings
@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "reap", help="delete expired endpoints and stop expired GPU instances (cost reaper)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", nargs="+", metavar="ENV",
+    parser.add_argument("--envs", nargs="+", metavar="ENV", type=env_names,
                         help="sweep only these envs (comma or space separated); a protected "
                              "env is swept only when named here")
     parser.add_argument("--max-age", metavar="DURATION",
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--grace", metavar="DURATION", default="1h",
                         help="how long past its deadline a resource is listed as due before "
                              "it goes (default 1h; 0 reaps at once)")
-    parser.add_argument("--cap", type=int, default=reap.DEFAULT_CAP,
+    parser.add_argument("--cap", type=argtypes.non_negative_int, default=reap.DEFAULT_CAP,
                         help=f"reap at most this many per run (default {reap.DEFAULT_CAP})")
     parser.add_argument("--dry-run", action="store_true",
                         help="decide and report, change nothing")
@@ -57,6 +57,15 @@ def register(sub: Any) -> None:
     parser.add_argument("--list-envs", action="store_true",
                         help='print {"envs": [...]}, the envs a sweep covers, and exit')
     parser.set_defaults(func=run)
+
+
+def env_names(value: str) -> str:
+    """--envs: env names, comma separated (an empty value names none); each a valid name
+    (whether mlops.yaml lists it is checked by the command)."""
+    for name in (n.strip() for n in value.split(",")):
+        if name:
+            envs.check_env_name(name, "--envs")
+    return value
 
 
 def _duration(value: str | None, flag: str) -> Any:
@@ -83,9 +92,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.list_envs:
         print(json.dumps({"envs": list(swept)}))
         return 0
-    if args.cap < 0:
-        raise MlopsError(f"--cap {args.cap} is negative", "it is how many to reap per run",
-                         "pass 0 (reap nothing, report) or more")
     grace = _duration(args.grace, "--grace")
     rules = reap.Rules(now=datetime.now(UTC),
                        grace=reap.DEFAULT_GRACE if grace is None else grace,

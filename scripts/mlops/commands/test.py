@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlops import ui
+from mlops import argtypes, ui
 from mlops.adapters import testrunner
 from mlops.adapters.git import Git
 from mlops.core import changes
@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     modules = verbs.add_parser("modules", help="plan and apply tests of modules",
                                description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    modules.add_argument("modules", nargs="*", metavar="MODULE",
+    modules.add_argument("modules", nargs="*", metavar="MODULE", type=argtypes.name_in_dir,
                          help="module names (directories under modules/)")
     modules.add_argument("--changed", action="store_true",
                          help="the modules the change since --base touches")

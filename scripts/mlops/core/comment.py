@@ -21,8 +21,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlops.core import cost
+from mlops.core import envs as envs_core
 from mlops.core.masking import Masker
-from mlops.core.plansummary import ENV_RE, PlanSummary, ResourceRow
+from mlops.core.plansummary import Counts, PlanSummary, ResourceRow
 
 MARKER = "<!-- mlops:plan-comment v1 -->"
 HEADER_PREFIX = "<!-- mlops:plans "
@@ -177,16 +178,35 @@ def _diff_line(line: str) -> str:
     return line
 
 
-def _counts_text(s: PlanSummary) -> str:
-    c = s.counts
+def _counts_text(c: Counts, *, refresh_drift: int = 0) -> str:
+    """What applying does, in Terraform's words; `refresh_drift`: resources a refresh-only
+    plan records in the state."""
     parts = [f"{n:,} to {word}" for n, word in (
         (c.import_, "import"), (c.add, "add"), (c.change, "change"), (c.replace, "replace"),
         (c.destroy, "destroy"), (c.move, "move"), (c.forget, "forget")) if n]
     if c.outputs:
         parts.append(_plural(c.outputs, "output change"))
+    if c.actions:
+        parts.append(f"{_plural(c.actions, 'action')} to invoke")
+    if refresh_drift:
+        parts.append(f"{_plural(refresh_drift, 'outside change')} to record (refresh-only)")
     if c.read:
         parts.append(_plural(c.read, "data read"))
-    return ", ".join(parts) if parts else "no changes"
+    text = ", ".join(parts) if parts else ("no current changes" if c.deferred else "no changes")
+    if c.deferred:
+        text += f", {c.deferred:,} deferred to a later plan"
+    return text
+
+
+def _refresh_drift(s: PlanSummary) -> int:
+    return s.counts.drift if s.mode == "refresh-only" and s.status == "ok" else 0
+
+
+def counts_text(s: PlanSummary) -> str:
+    """One plan's counts as the comment words them ("3 to add, 1 output change")."""
+    if s.status == "failed":
+        return "plan failed"
+    return _counts_text(s.counts, refresh_drift=_refresh_drift(s))
 
 
 # ---------------------------------------------------------------- sections
@@ -217,6 +237,17 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int, production: frozenset[st
         if s.status == "failed":
             out += ["> [!CAUTION]", f"> ❌ **{s.env}**: the plan failed, see its section below.",
                     ""]
+        if s.not_applyable:
+            out += ["> [!CAUTION]",
+                    f"> ⛔ **{s.env}**: Terraform marked this plan as not applyable "
+                    "(`applyable: false`) although it lists changes: applying it changes "
+                    "nothing. Re-run the plan.", ""]
+        if s.incomplete:
+            cause = (f"{_plural(s.counts.deferred, 'change')} could only be planned later"
+                     if s.counts.deferred else "the plan was limited (e.g. with -target)")
+            out += ["> [!WARNING]",
+                    f"> ⏳ **{s.env}**: this plan is incomplete (`complete: false`): {cause}. "
+                    "After applying it, plan and apply again.", ""]
     def severity(s: PlanSummary) -> int:  # prod, then data/serving anywhere, then the rest
         return 0 if s.env in production else 1 if s.critical else 2
 
@@ -327,8 +358,13 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
         badge = "🟡"
     else:
         badge = "✅"
-    out = [f"### {s.env} · {badge} {_counts_text(s)}", ""]
+    flags = "".join(f" · {flag}" for flag, on in (("⏳ incomplete", s.incomplete),
+                                                   ("⛔ not applyable", s.not_applyable)) if on)
+    out = [f"### {s.env} · {badge} {_counts_text(s.counts, refresh_drift=_refresh_drift(s))}"
+           f"{flags}", ""]
     meta = f"plan `sha256:{s.plan_hash[:12]}`"
+    if s.mode != "normal":
+        meta += f" · {s.mode} plan"
     if s.terraform_version:
         meta += f" · Terraform {s.terraform_version}"
     if inp.policy is not None:
@@ -368,13 +404,31 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
                        row_limit, "output rows", link)
         out += [f"**Output changes ({len(s.outputs):,})**", "", *table, ""]
 
+    if s.actions:
+        table = _table(["Action invocation", "Trigger"],
+                       [[_code(a.address), _code(a.trigger)] for a in s.actions],
+                       row_limit, "action rows", link)
+        out += [f"**Actions to invoke ({len(s.actions):,})**", "", *table, ""]
+
+    if s.deferred:
+        table = _table(["Deferred", "Action", "Why"],
+                       [[_code(d.address), d.action, _code(d.reason)] for d in s.deferred],
+                       row_limit, "deferred rows", link)
+        out += [f"<details><summary>⏳ {_plural(len(s.deferred), 'change')} deferred to a later "
+                "plan</summary>", "", *table, "", "</details>", ""]
+
     if s.drift:
         table = _table(["Changed outside of Terraform", "Action"],
                        [[_code(d.address), d.action] for d in s.drift],
                        row_limit, "drift rows", link)
-        out += [f"<details><summary>⚠️ {_plural(len(s.drift), 'resource')} changed outside of "
-                "Terraform (the plan will bring them back in line)</summary>", "", *table, "",
-                "</details>", ""]
+        if s.mode == "refresh-only":
+            what = ("🔎 {} changed outside of Terraform (refresh-only: applying records them in "
+                    "the state and changes no infrastructure)")
+        else:
+            what = ("⚠️ {} changed outside of Terraform in ways this plan's changes depend on "
+                    "(Terraform's relevant attributes)")
+        out += [f"<details><summary>{what.format(_plural(len(s.drift), 'resource'))}"
+                "</summary>", "", *table, "", "</details>", ""]
 
     if text_lines:
         excerpt = _text_excerpt(text_lines, text_budget)
@@ -406,15 +460,21 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     envs = " ".join(f"`{s.env}`" for s in summaries)
     failed = [s.env for s in summaries if s.status == "failed"]
     ok = [s for s in summaries if s.status == "ok"]
-    headline = _counts_text(PlanSummary(env="all", status="ok", plan_hash="", counts=totals))
+    headline = _counts_text(totals, refresh_drift=sum(_refresh_drift(s) for s in summaries))
     if failed:
         headline += f" · ❌ {len(failed)} failed ({', '.join(failed)})"
+    unapplyable = [s.env for s in ok if s.not_applyable]
+    if unapplyable:
+        headline += f" · ⛔ not applyable: {', '.join(unapplyable)}"
+    incomplete = [s.env for s in ok if s.incomplete]
+    if incomplete:
+        headline += f" · ⏳ incomplete: {', '.join(incomplete)}"
     blocked = [p.summary.env for p in plans if p.policy]
     if blocked:
         headline += f" · 🚫 policy violations in {', '.join(blocked)}"
     if any(s.destroys and (s.critical or s.env in production) for s in ok) or blocked:
         icon = "🛑"
-    elif any(s.destroys for s in ok) or failed:
+    elif any(s.destroys for s in ok) or failed or unapplyable or incomplete:
         icon = "⚠️"
     else:
         icon = "📋"
@@ -468,7 +528,7 @@ def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
     masker = masker or Masker()
     seen: set[str] = set()
     for p in plans:
-        if not ENV_RE.match(p.summary.env) or p.summary.env in seen:
+        if envs_core.env_name_problem(p.summary.env) or p.summary.env in seen:
             raise ValueError(f"env {p.summary.env!r} is invalid or appears twice")
         seen.add(p.summary.env)
     ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env, list(order)))
@@ -504,6 +564,7 @@ def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
 
     # 2. No text plans; shorten the tables (same row cap for every table), largest cap first.
     lo, hi = 0, max((len(p.summary.resources) + len(p.summary.outputs) + len(p.summary.drift)
+                     + len(p.summary.actions) + len(p.summary.deferred)
                      for p in ordered), default=0)
     best: str | None = None
     while lo <= hi:

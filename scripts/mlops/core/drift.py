@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from mlops.core import cost
 from mlops.core.plansummary import DriftRow, PlanSummary, ResourceRow
@@ -98,16 +99,33 @@ def fingerprint(summary: PlanSummary, plan_text: str) -> str:
 REAPED_TYPE = "aws_sagemaker_endpoint"
 
 
-def report(summary: PlanSummary, plan_text: str = "", *,
-           endpoints_reaped: bool = False) -> DriftReport:
+def deleted_outside(plan: Mapping[str, Any]) -> frozenset[str]:
+    """Addresses the refresh found gone (`resource_drift` entries deleting them). Terraform
+    does not list a deletion under "changed outside" unless a planned change reads the
+    resource (plansummary's drift rows follow it): the plan then only shows the re-create."""
+    found = set()
+    for rc in plan.get("resource_drift") or []:
+        if isinstance(rc, Mapping) and "delete" in ((rc.get("change") or {}).get("actions")
+                                                    or []):
+            found.add(str(rc.get("address", "")))
+    return frozenset(found)
+
+
+def report(summary: PlanSummary, plan_text: str = "", *, endpoints_reaped: bool = False,
+           deleted: frozenset[str] = frozenset()) -> DriftReport:
     """The drift in a plan of the env from main. Raises ValueError for a failed plan.
 
-    endpoints_reaped: the env is one the cost reaper sweeps, so deleted endpoints (and
-    their planned re-creation) are expected, not drift."""
+    endpoints_reaped: the env is one the cost reaper sweeps, so endpoints deleted outside
+    Terraform (`deleted`, from deleted_outside) and their planned re-creation are expected,
+    not drift."""
     if summary.status != "ok":
         raise ValueError(f"the plan of {summary.env} failed: there is no drift to report")
-    reaped = {d.address for d in summary.drift
-              if endpoints_reaped and d.type == REAPED_TYPE and d.action == "delete"}
+    reaped: set[str] = set()
+    if endpoints_reaped:
+        reaped = {r.address for r in summary.resources if r.type == REAPED_TYPE
+                  and r.action == "create" and r.address in deleted}
+        reaped |= {d.address for d in summary.drift
+                   if d.type == REAPED_TYPE and d.action == "delete"}
     outside = tuple(d for d in summary.drift if d.address not in reaped)
     pending = tuple(r for r in summary.resources
                     if (r.action not in ("no-op", "read") or r.importing or r.previous_address)
