@@ -237,6 +237,7 @@ class Job:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step name, result)
     lines: list[str] = field(default_factory=list)  # what the steps printed
     summary: str = ""  # the job summary ($GITHUB_STEP_SUMMARY)
+    outputs: dict[str, str] = field(default_factory=dict)  # what steps wrote to GITHUB_OUTPUT
 
     @property
     def log(self) -> str:
@@ -290,6 +291,8 @@ def parse_log(lines: Sequence[str]) -> tuple[list[Job], str]:
             job.lines.append(message)
         if entry.get("command") == "summary":
             job.summary += str(entry.get("content", ""))
+        if entry.get("command") == "set-output" and entry.get("name"):
+            job.outputs[str(entry["name"])] = str(entry.get("arg", ""))
         if "stepResult" in entry:
             job.steps.append((str(entry.get("step", "")), str(entry["stepResult"])))
         if "jobResult" in entry:

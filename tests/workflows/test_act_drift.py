@@ -12,6 +12,7 @@ test directly.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
@@ -89,6 +90,18 @@ def small_dev(act: Act, workflow_cloud: WorkflowCloud,
     yield state
     _mlops(act, workflow_cloud, state, "destroy", "--env", "dev", "--yes")
     act.repo.commit("the real dev root again", original)
+
+
+def test_the_schedule_checks_every_env(act: Act, workflow_cloud: WorkflowCloud,
+                                       github: FakeGitHub) -> None:
+    """The daily run (no input) makes one drift job per env in mlops.yaml; only the envs
+    job runs here (each drift job is a plan: the dispatch test below runs one)."""
+    run = act.run("drift.yml", "schedule", {"schedule": "17 5 * * *",
+                                            "repository": repository_payload()},
+                  github=github, env=workflow_cloud.job_env(), jobs=["envs"])
+    assert run.returncode == 0, f"{run.results()}\n{run.tail()}"
+    envs = run.job("envs")
+    assert json.loads(envs.outputs["matrix"]) == {"envs": ["dev", "staging", "prod"]}, envs
 
 
 def test_drift_opens_the_issue_and_an_apply_closes_it(
