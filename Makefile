@@ -74,5 +74,9 @@ apply: setup ## apply one env: make apply ENV=dev
 bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=--reps 5)
 	$(BIN)/python bench/plan_changed.py $(BENCH_ARGS)
 
+.PHONY: bench-act
+bench-act: setup ## what a job costs under act before its first mlops step (tests/workflows)
+	$(BIN)/python bench/act_startup.py $(BENCH_ARGS)
+
 clean: ## remove the venv and runtime files
 	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -38,6 +38,9 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "artifact",
     "traffic",
+    "drift",
+    "reap",
+    "test",
     "docs",
     "demo",
 )
