@@ -85,5 +85,9 @@ bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=
 bench-serve: setup ## the model server vs a single-threaded http.server: rps, p50/p99 at c=1/8/32
 	$(BIN)/python bench/serve.py $(BENCH_ARGS)
 
+.PHONY: bench-act
+bench-act: setup ## what a job costs under act before its first mlops step (tests/workflows)
+	$(BIN)/python bench/act_startup.py $(BENCH_ARGS)
+
 clean: ## remove the venv and runtime files
 	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -31,8 +31,10 @@ _SCRUBBED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE
 
 # Fixtures that start or use the embedded AWS / Terraform: a test using one must carry the
 # marker, so `make test-fast` (-m "not terraform and not cloud") really runs neither.
-_NEEDS_MARK = {"cloud": {"cloud", "mlops_env", "bootstrapped", "project_env"},
-               "terraform": {"mlops_env", "bootstrapped", "project_env"}}
+_NEEDS_MARK = {"cloud": {"cloud", "mlops_env", "bootstrapped", "project_env",
+                         "workflow_cloud", "module_cloud"},
+               "terraform": {"mlops_env", "bootstrapped", "project_env", "workflow_cloud",
+                             "module_cloud"}}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -189,3 +191,14 @@ class Processes:
 def processes() -> Processes:
     """processes.children(pid), processes.alive(pid), processes.pid(cloud)."""
     return Processes()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-terraform (the module apply tests) refuses to start any pytest run without a
+    terraform binary on PATH; the pure-Python tests (make test-fast) need none. Name one:
+    only the `terraform`-marked tests use it, and they say what is missing."""
+    import shutil
+
+    if not (shutil.which("terraform") or shutil.which("tofu")
+            or config.getoption("dest_tf_binary", default=None)):
+        config.option.dest_tf_binary = "terraform"

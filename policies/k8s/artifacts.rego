@@ -1,7 +1,7 @@
 # (artifacts) A pod that loads a model names it by its pinned, content-addressed URI
 # (the `mlops/model-uri` annotation: s3://<bucket>/models/<sha256>/model.tar.gz, as
 # `mlops artifact push` prints it). The init container checks the download against that
-# sha256, so the URI pins exactly one artifact (ADR 0010).
+# sha256, so the URI pins exactly one artifact (ADR 0011).
 package main
 
 import rego.v1

@@ -40,6 +40,9 @@ COMMANDS: tuple[str, ...] = (
     "traffic",
     "serve",
     "k8s",
+    "drift",
+    "reap",
+    "test",
     "docs",
     "demo",
 )

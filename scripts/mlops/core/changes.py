@@ -332,3 +332,60 @@ def affected_envs(
     k8s_hit = {env for reason in reasons for env in reason.k8s_envs}
     return Decision(tuple(env for env in envs if env in hit), tuple(reasons),
                     tuple(env for env in envs if env in k8s_hit))
+
+
+# ---------------------------------------------------------------------------------------
+# Module tests: which modules' plan and apply tests a change needs.
+# ---------------------------------------------------------------------------------------
+
+MODULE_TEST_FILES = (
+    "tests/terraform/test_modules_plan.py",
+    "tests/terraform/test_modules_apply.py",
+)
+_MODULE_TEST_MATERIAL = ("tests/terraform/fixtures/", "tests/terraform/inventories/")
+
+
+@dataclass(frozen=True)
+class ModuleDecision:
+    modules: tuple[str, ...]  # module names (directories under modules/), sorted
+    reasons: tuple[Reason, ...]  # Reason.envs holds module names here
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {"modules": list(self.modules)}
+
+    def explain(self) -> str:
+        lines = [f"{r.path}: {', '.join(r.envs) or 'no module'} ({r.why})" for r in self.reasons]
+        lines.append(f"=> modules to test: {', '.join(self.modules) or 'none'}")
+        return "\n".join(lines)
+
+
+def affected_modules(changed_files: Iterable[str], module_graph: ModuleGraph,
+                     modules: Sequence[str]) -> ModuleDecision:
+    """The modules whose tests a change needs: a module whose files changed, every module
+    that calls it (directly or through other modules), a module whose test fixture root or
+    inventory changed; every module when the module test files themselves changed."""
+    callers = {m: module_chains(f"modules/{m}", module_graph) for m in modules}
+    reasons: list[Reason] = []
+    seen: set[str] = set()
+    for raw in changed_files:
+        path = raw.strip().lstrip("/").removeprefix("./")
+        if not path or path in seen:
+            continue
+        seen.add(path)
+        parts = path.split("/")
+        if path in MODULE_TEST_FILES:
+            reasons.append(Reason(path, tuple(modules), "the module tests themselves changed"))
+        elif path.startswith(_MODULE_TEST_MATERIAL) and len(parts) > 3:
+            name = parts[3].removesuffix(".yaml")
+            material: tuple[str, ...] = (name,) if name in modules else ()
+            reasons.append(Reason(path, material, f"test material of modules/{name}"))
+        elif parts[0] == "modules" and len(parts) > 2:
+            changed = f"modules/{parts[1]}"
+            users = tuple(m for m in modules
+                          if f"modules/{m}" == changed or changed in callers[m])
+            why = "inside the module" if users == (parts[1],) else \
+                f"{changed} changed; the modules calling it are tested too"
+            reasons.append(Reason(path, users, why))
+        else:
+            reasons.append(Reason(path, (), "not a module or its test material"))
+    return ModuleDecision(tuple(sorted({m for r in reasons for m in r.envs})), tuple(reasons))

@@ -20,7 +20,7 @@ the readiness probe period, so the endpoints controller takes the pod out of the
 Service first), then stops accepting connections and lets in-flight requests finish (at
 most --graceful-timeout seconds), and exits 0. A second SIGTERM skips the rest of the drain.
 
-`unpack` is the init container's second step on Kubernetes (docs/adr/0010): it checks a
+`unpack` is the init container's second step on Kubernetes (docs/adr/0011): it checks a
 downloaded model.tar.gz against the sha256 in its content-addressed URI, verifies it with
 the server's own checks, and writes its two files into the model directory.
 
