@@ -30,7 +30,7 @@ variable "github_repo" {
 }
 
 variable "envs" {
-  description = "The envs that live in this account (mlops.yaml; `mlops bootstrap` passes them), each with its region and whether it is protected. Each gets a plan role and an apply role, scoped to its own state key and to resources of its own name prefix in its region. A protected env's apply role trusts only its GitHub environment; the others' also trust a push to apply_branch."
+  description = "The envs that live in this account (mlops.yaml; `mlops bootstrap` passes them), each with its region and whether it is protected. Each gets a plan role and an apply role, scoped to its own state key and to resources of its own name prefix in its region. A protected env's apply role trusts only its GitHub environment; the others' also trust a push to default_branch (apply on merge)."
   type = map(object({
     region    = string
     protected = bool
@@ -47,12 +47,6 @@ variable "envs" {
   }
 }
 
-variable "apply_branch" {
-  description = "Branch whose pushes (merges) may assume the apply roles of the envs that are not protected."
-  type        = string
-  default     = "main"
-}
-
 variable "create_oidc_provider" {
   description = "Create the GitHub OIDC provider; set false when the account already has one."
   type        = bool
@@ -63,4 +57,15 @@ variable "state_bucket_force_destroy" {
   description = "Allow destroying the state bucket with objects in it. Only for throwaway accounts (the embedded cloud demo)."
   type        = bool
   default     = false
+}
+
+variable "default_branch" {
+  description = "The repository's default branch: pushes to it (merges) may assume the apply roles of the envs that are not protected, and scheduled drift and reaper runs from it the drift and reaper roles."
+  type        = string
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.default_branch))
+    error_message = "default_branch must be a branch name such as main."
+  }
 }

@@ -6,6 +6,7 @@ code (core/guard.py), and applies only a plan whose fingerprint reviewers saw.""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,17 @@ def test_every_other_case_has_its_own_outcome(
     hub.add_comment(REPO, 15, comment.MARKER + '\n<!-- mlops:plans {"plans":{"dev":{"hash":"'
                     + "a" * 64 + '","status":"ok"}},"v":1} -->\nan old comment')
     expect(apply(sha(151)), 7, "records no fingerprint")
+
+    # --plan DIR: what is applied is judged from its plan.tfplan, never from a summary.json
+    # beside it that could be another plan's.
+    mixed, other = tmp_path / "mixed", tmp_path / "other"
+    run_mlops(env, "plan", "--env", "dev", "--out", str(mixed)).check(0)  # generation "b"
+    tfvars(root, "dev", "c")
+    run_mlops(env, "plan", "--env", "dev", "--out", str(other)).check(0)
+    shutil.copy(other / "summary.json", mixed / "summary.json")
+    expect(run_mlops(env, "apply", "--env", "dev", "--plan", str(mixed), "--allow-unreviewed"),
+           2, "summary.json is not the summary of", "their fingerprints differ",
+           "nothing was applied")
 
     tfvars(root, "dev", "a")  # back to what is applied: nothing to do, whatever the review
     expect(apply(sha(160)), 0, "changes nothing; nothing to apply")

@@ -18,6 +18,10 @@
 
 --allow-unreviewed (the workflow_dispatch path) applies what the guard would refuse, and
 the record says so.
+
+Every Terraform log is masked with the plan's sensitive values, as the plan output is:
+Terraform prints them in clear when they flow into attributes the provider does not mark
+(e.g. `terraform_data.output`). So are the outputs in the deployment record.
 """
 
 from __future__ import annotations
@@ -30,13 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters import actions
 from mlops.adapters.deployments import DeploymentLog
 from mlops.adapters.statelock import default_who
 from mlops.adapters.terraform import StateLocked, Terraform, TerraformError
-from mlops.commands.plan import default_out, detect_commit, init_env, plan_env
-from mlops.core import comment, deployments, fingerprint, guard, plansummary
+from mlops.commands.plan import base_masker, default_out, detect_commit, init_env, plan_env
+from mlops.core import comment, deployments, fingerprint, guard, masking, plansummary
 from mlops.core.deployments import Record
 from mlops.errors import MlopsError
 
@@ -48,7 +52,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "apply", help="apply an env on merge, only if its plan is the one reviewed on the PR",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True,
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
                         help="env root to apply (a name from `mlops env list`)")
     parser.add_argument("--plan", type=Path,
                         help="apply the saved plan in this directory (from `mlops plan`) "
@@ -123,6 +127,33 @@ def load_summary(plan_dir: Path) -> plansummary.PlanSummary:
     return summary
 
 
+def saved_plan(ctx: context.Context, env_name: str, plan_dir: Path,
+               tf: Terraform) -> tuple[dict[str, Any], plansummary.PlanSummary]:
+    """The saved plan in plan_dir as it will be applied: its `terraform show -json`, read
+    from plan.tfplan itself (never from a plan.json beside it, which could be another
+    plan's), and the summary of exactly that plan, which the guard then checks. A
+    summary.json whose fingerprint is not that plan's is refused."""
+    with ui.stage(f"{env_name}: terraform show -json (the saved plan, as it will be applied)"):
+        plan = tf.show_json(plan_dir / "plan.tfplan")
+    recorded = load_summary(plan_dir)  # its status and the commit it was planned at
+    if recorded.status != "ok":
+        return plan, recorded
+    masker = base_masker(ctx).with_literals(masking.sensitive_strings(plan))
+    try:
+        actual = plansummary.summarize(plan, env_name, masker=masker, mode=recorded.mode,
+                                       commit=recorded.commit)
+    except ValueError as err:
+        raise MlopsError(f"{plan_dir / 'plan.tfplan'} cannot be summarised", str(err),
+                         f"re-run `mlops plan --env {env_name} --out {plan_dir}`") from err
+    if recorded.fingerprint and recorded.fingerprint != actual.fingerprint:
+        raise MlopsError(
+            f"{plan_dir / 'summary.json'} is not the summary of {plan_dir / 'plan.tfplan'}",
+            f"their fingerprints differ ({recorded.fingerprint[:12]} recorded, "
+            f"{actual.fingerprint[:12]} in the plan file): the directory mixes two plans",
+            f"re-run `mlops plan --env {env_name} --out {plan_dir}`; nothing was applied")
+    return plan, actual
+
+
 def serial(value: int | None) -> str:
     return "none (no state yet)" if value is None else str(value)
 
@@ -134,10 +165,13 @@ class Applied:
 
 
 def apply_and_record(ctx: context.Context, env_name: str, tf: Terraform, plan_file: Path, *,
-                     lock_timeout: str, base: Record) -> Applied:
-    """Apply a saved plan and record the deployment (applied, failed or partial). A state
-    lock held past the timeout raises StateLocked (exit 8) and records nothing: nothing
-    was attempted."""
+                     plan: Mapping[str, Any], lock_timeout: str, base: Record) -> Applied:
+    """Apply a saved plan and record the deployment (applied, failed or partial). `plan` is
+    that plan's `terraform show -json`: its sensitive values are masked in Terraform's log,
+    the recorded outputs and the error. A state lock held past the timeout raises
+    StateLocked (exit 8) and records nothing: nothing was attempted."""
+    masker = base_masker(ctx).with_literals(masking.sensitive_strings(plan))
+    tf = replace(tf, mask=masker.mask)
     lock = ctx.state_lock(env_name)
     log = DeploymentLog(lock.s3, lock.bucket, env_name)
     before = lock.state_serial()
@@ -155,12 +189,13 @@ def apply_and_record(ctx: context.Context, env_name: str, tf: Terraform, plan_fi
         outcome = "partial" if after != before else "failed"
     outputs: dict[str, Any] = {}
     try:
-        outputs = tf.output_values()
+        # Unmarked outputs can carry a sensitive value (terraform_data.output): masked.
+        outputs = masking.mask_leaves(tf.output_values(), masker)
     except MlopsError:
         outputs = {}  # a failed first apply may leave no outputs to read
     record = replace(base, outcome=outcome, time=datetime.now(UTC),
                      state_serial_before=before, state_serial_after=after, outputs=outputs,
-                     error=ctx.masker().mask(error.what)[:500] if error else "")
+                     error=masker.mask(error.what)[:500] if error else "")
     key = log.write(record)
     actions.step_summary(ctx.env, record.summary_markdown())
     ui.info(f"deployment record: s3://{lock.bucket}/{key}")
@@ -260,8 +295,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              "--plan takes a directory written by `mlops plan`",
                              f"run `mlops plan --env {args.env} --out {args.plan}` first")
         check_plan_env(args.plan, args.env)
-    # The credentials are of the env's account and its state bucket exists (else: bootstrap).
-    ctx.backend_config(args.env)
+    # The credentials are of the env's account and its state bucket exists (else: apply
+    # bootstrap/ first), before anything else: apply writes its records there itself.
+    ctx.checked_state_bucket(args.env)
     if not commit and not args.allow_unreviewed:
         raise MlopsError("cannot tell which commit is being applied",
                          "neither --commit nor GITHUB_SHA is set, and this is no git checkout",
@@ -278,12 +314,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.plan is not None:
         plan_dir = args.plan
         tf = init_env(ctx, args.env)
+        plan, summary = saved_plan(ctx, args.env, plan_dir, tf)
     else:
         plan_dir = args.out or default_out(ctx, args.env)
         plan_env(ctx, args.env, plan_dir, commit=commit, lock_timeout=args.lock_timeout)
         print((plan_dir / "plan.txt").read_text())
         tf = init_env(ctx, args.env)
-    summary = load_summary(plan_dir)
+        plan = json.loads((plan_dir / "plan.json").read_text())  # of the plan just made
+        summary = load_summary(plan_dir)
     if summary.status != "ok":
         raise MlopsError(f"the plan in {plan_dir} failed", summary.error[:2000],
                          "fix the error and re-run")
@@ -326,7 +364,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                   pr=review.pull.number if review.pull else None,
                   pr_url=review.pull.html_url if review.pull else "", run_url=run_url(ctx.env),
                   changes={k: v for k, v in summary.counts.to_dict().items() if v})
-    applied = apply_and_record(ctx, args.env, tf, plan_dir / "plan.tfplan",
+    applied = apply_and_record(ctx, args.env, tf, plan_dir / "plan.tfplan", plan=plan,
                                lock_timeout=args.lock_timeout, base=base)
     ui.step(f"{args.env}: applied {commit[:12] or 'the working tree'} ({review_label}); "
             f"state serial {serial(applied.record.state_serial_before)} -> "

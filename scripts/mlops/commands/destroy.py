@@ -3,8 +3,9 @@
 - It refuses unless --confirm repeats the env name, and refuses a protected env
   (`protected` in mlops.yaml; by default every env of the prod tier) unless
   --allow-protected is given too.
-- It plans the destroy first and shows it, then applies exactly that saved destroy plan
-  under the state lock (Terraform's, with the lock timeout). It only ever touches the env
+- It plans the destroy first (into `.mlops/plans/<env>/destroy`) and shows it, then applies
+  exactly that saved destroy plan under the state lock (Terraform's, with the lock
+  timeout), its log masked like every plan and apply output. It only ever touches the env
   root's own state: bootstrap/ (state bucket, OIDC provider, roles) lives in another state
   and is never part of the plan.
 - It reports what it destroyed and writes a deployment record of kind destroy.
@@ -15,12 +16,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.commands.apply import (
     DEFAULT_LOCK_TIMEOUT,
     actor,
@@ -37,16 +38,16 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "destroy", help="destroy an env root, after showing the destroy plan",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True,
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
                         help="env root to destroy (a name from `mlops env list`)")
     parser.add_argument("--confirm", metavar="ENV", default="",
                         help="repeat the env name: destroying is not undoable")
     parser.add_argument("--allow-protected", action="store_true",
-                        help="also needed to destroy a protected env (mlops.yaml; prod by default)")
+                        help="also needed for a protected env (mlops.yaml; prod by default)")
     parser.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT,
                         help="how long Terraform waits for the state lock (default 5m)")
-    parser.add_argument("--out", type=Path,
-                        help="where to write the destroy plan (default .mlops/plans/ENV-destroy)")
+    parser.add_argument("--out", type=argtypes.output_dir,
+                        help="where to write the destroy plan (default .mlops/plans/ENV/destroy)")
     parser.set_defaults(func=run)
 
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx = context.load(env)
     ctx.config.require_env(args.env)
     check_allowed(ctx, args.env, args.confirm, args.allow_protected)
-    out = args.out or default_out(ctx, f"{args.env}-destroy")
+    out = args.out or default_out(ctx, args.env) / "destroy"
     commit = detect_commit(ctx)
     result = plan_env(ctx, args.env, out, destroy=True, commit=commit,
                       lock_timeout=args.lock_timeout)
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                   changes={k: v for k, v in summary.counts.to_dict().items() if v},
                   destroyed=doomed)
     apply_and_record(ctx, args.env, tf, out / "plan.tfplan", lock_timeout=args.lock_timeout,
-                     base=base)
+                     plan=json.loads((out / "plan.json").read_text()), base=base)
     for address in doomed:
         print(f"destroyed {address}")
     ui.step(f"{args.env}: destroyed {len(doomed)} resources; bootstrap/ untouched")

@@ -16,13 +16,14 @@ Until Git says the same, the next merge to main would undo the rollback: it says
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters.deployments import DeploymentLog
 from mlops.adapters.git import Git
 from mlops.commands.apply import (
@@ -45,7 +46,8 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "rollback", help="roll an env back to a previously applied commit",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, help="the env to roll back")
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
+                        help="the env to roll back (a name from `mlops env list`)")
     parser.add_argument("--to", metavar="REF",
                         help="the commit to roll back to (default: the deployment before the "
                              "latest successful one)")
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         git.export(target, tree)
         at_ref = context.load({**ctx.env, "MLOPS_ROOT": str(tree),
                                "MLOPS_STATE_DIR": str(ctx.settings.state_dir)})
-        out = default_out(ctx, f"{args.env}-rollback")
+        out = default_out(ctx, args.env) / "rollback"
         result = plan_env(at_ref, args.env, out, commit=target, lock_timeout=args.lock_timeout)
         print((out / "plan.txt").read_text())
         if not result.changes:
@@ -128,6 +130,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                       changes={k: v for k, v in summary.counts.to_dict().items() if v},
                       rolled_back_from=current.commit if current else "")
         applied = apply_and_record(at_ref, args.env, tf, out / "plan.tfplan",
+                                   plan=json.loads((out / "plan.json").read_text()),
                                    lock_timeout=args.lock_timeout, base=base)
     ui.step(f"{args.env}: rolled back to {target[:12]}")
     realign_git(ctx, git, args, target, main_ref, current, applied.key)

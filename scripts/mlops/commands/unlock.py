@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.core import statelock
 from mlops.errors import MlopsError
 
@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "unlock", help="release an env's state lock left by a crashed run",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, help="the env whose state lock to release")
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
+                        help="the env whose state lock to release")
     parser.add_argument("--lock-id", required=True,
                         help="the ID of the lock to release (printed by the failed run)")
     parser.add_argument("--force", action="store_true",
