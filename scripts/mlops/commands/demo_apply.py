@@ -175,11 +175,12 @@ class ApplyStory:
                             env={**self.env, "GITHUB_ENV": str(self._tmp / "denied_env")})
         self._check(denied, 2, "mlops oidc assume from a pull request")
         exported = [line.split("=", 1)[0] for line in github_env.read_text().splitlines()]
+        assumed = self._lines(ok, r"^assumed ", limit=1).split("assumed-role/")[-1]
+        refused = "AccessDenied" in denied.stderr and "sub: " in denied.stderr
         return "\n".join([
-            self._lines(ok, r"^assumed ", limit=1),
-            f"{masks} masks first, then {len(exported)} variables to $GITHUB_ENV; "
-            f"token audience {self.hub.token_requests[0].audience}",
-            "from a pull request: " + self._lines(denied, r"^error:", limit=1)])
+            f"assumed {assumed}: {masks} masks first, {len(exported)} variables to $GITHUB_ENV",
+            "from a pull request: " + ("AccessDenied, with the token's claims (never the "
+                                       "token)" if refused else "not refused?")])
 
     def guarded_apply(self) -> str:
         """PR #1 brings dev up; applied on merge because its fingerprint matches."""
@@ -201,7 +202,7 @@ class ApplyStory:
         number, merge = self._review_and_merge("Raise dev's budget to 250", 250)
         ran = self.mlops("apply", "--env", ENV, "--commit", merge)
         self._check(ran, 0, f"the apply of PR #{number}")
-        return self._lines(ran, r"is the plan reviewed on PR", r": applied ")
+        return f"{self._lines(ran, r': applied ', limit=1).removeprefix('==> ')} (PR #{number})"
 
     def refused_apply(self) -> str:
         """PR #3 is reviewed at 300, but 999 is what got merged: never applied silently."""
@@ -228,10 +229,14 @@ class ApplyStory:
         self._check(no_confirm, 2, "mlops destroy without --confirm")
         prod = self.mlops("destroy", "--env", "prod", "--confirm", "prod")
         self._check(prod, 2, "mlops destroy of prod without --allow-protected")
+        for refused, why in ((no_confirm, "--confirm must repeat the env name"),
+                             (prod, "it is a protected env")):
+            if why not in refused.stderr:
+                raise MlopsError(f"demo: mlops destroy was refused for another reason than "
+                                 f"{why!r}", refused.stderr[-2000:], "see the output above")
         ran = self.mlops("destroy", "--env", ENV, "--confirm", ENV)
         self._check(ran, 0, "mlops destroy")
         destroyed = [line for line in ran.stdout.splitlines() if line.startswith("destroyed ")]
-        return "\n".join([self._lines(no_confirm, r"^error:", limit=1),
-                          self._lines(prod, r"^error:", limit=1),
+        return "\n".join(["refused without --confirm ENV, and for prod (a protected env)",
                           f"destroyed {len(destroyed)} resources; bootstrap/ untouched; "
                           "a deployment record of kind destroy"])
