@@ -389,3 +389,29 @@ def affected_modules(changed_files: Iterable[str], module_graph: ModuleGraph,
         else:
             reasons.append(Reason(path, (), "not a module or its test material"))
     return ModuleDecision(tuple(sorted({m for r in reasons for m in r.envs})), tuple(reasons))
+
+
+# ---------------------------------------------------------------------------------------
+# Apply order: the affected envs as promotion waves (main.yml's wave jobs).
+# ---------------------------------------------------------------------------------------
+
+
+def affected_waves(affected: Iterable[str], waves: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The affected envs grouped by promotion wave (`core.envs.promotion_waves`), waves
+    with no affected env left out: an env is applied only after every affected env of an
+    earlier wave. Unaffected envs never appear; the order inside a wave is kept."""
+    hit = set(affected)
+    grouped = [[env for env in wave if env in hit] for wave in waves]
+    return [wave for wave in grouped if wave]
+
+
+def wave_slots_problem(waves: Sequence[Sequence[str]], slots: int) -> str | None:
+    """Why `waves` do not fit a workflow with `slots` wave jobs (None when they do).
+    A workflow cannot make jobs at run time, so main.yml has a fixed number of wave jobs;
+    a fork whose promotion order grows past them must add one rather than have an env
+    silently never applied."""
+    if len(waves) > slots:
+        return (f"the change affects {len(waves)} promotion waves "
+                f"({' -> '.join(', '.join(w) for w in waves)}) but the workflow has "
+                f"{slots} wave jobs")
+    return None
