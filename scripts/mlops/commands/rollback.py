@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     history = DeploymentLog(lock.s3, lock.bucket, args.env).history()
     current = deployments.deployed(history)[0] if deployments.deployed(history) else None
 
-    if args.to is None:
+    if not args.to:  # None, or "" (an empty workflow_dispatch input): the default
         pair = deployments.rollback_target(history)
         if pair is None:
             raise MlopsError(f"not rolling back {args.env}: no earlier deployment to go back to",
