@@ -49,7 +49,6 @@ STANDIN_FOR: Mapping[str, str] = {
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
     "actions/cache": "cache",
-    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
 }
 USES_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*['\"]?([\w.-]+/[\w.-]+)@([0-9a-f]{40})", re.M)
 # What a job may see of this process's environment (locale, TLS trust, pip's settings).
@@ -221,6 +220,23 @@ class ToolCache:
                     link.symlink_to(terraform)
 
 
+CALLED_RE = re.compile(r"^\s*uses:\s*['\"]?\./\.github/workflows/([\w.-]+\.ya?ml)", re.M)
+
+
+def with_called_workflows(path: Path) -> str:
+    """The workflow's text and that of every local reusable workflow it calls (their
+    actions need stand-ins and their Python versions a tool cache too)."""
+    texts: dict[Path, str] = {}
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if current in texts:
+            continue
+        texts[current] = current.read_text()
+        todo += [path.parent / name for name in CALLED_RE.findall(texts[current])]
+    return "\n".join(texts.values())
+
+
 def python_versions(workflow_text: str) -> list[str]:
     return sorted(set(re.findall(r"python-version:\s*['\"]?(\d+\.\d+)", workflow_text)))
 
@@ -266,9 +282,10 @@ class ActRun:
         return {(j.name + (f" {j.matrix}" if j.matrix else "")): j.result for j in self.jobs}
 
     def called(self, caller: str, job_id: str) -> list[Job]:
-        """The runs of job `job_id` of the reusable workflow that job `caller` calls (act
-        names them `<caller>[-<matrix index>]/<workflow name>/<job id>`), in name order."""
-        pattern = re.compile(rf"(^|/){re.escape(caller)}(-\d+)?/[^/]+/{re.escape(job_id)}$")
+        """The runs of job `job_id` of the reusable workflow that the job named `caller`
+        calls (act names them `<caller>[-<matrix index>]/<workflow name>/<job name>`), in
+        name order."""
+        pattern = re.compile(rf"^{re.escape(caller)}(-\d+)?/[^/]+/")
         return sorted((j for j in self.jobs if j.id == job_id and pattern.search(j.name.strip())),
                       key=lambda j: j.name)
 
@@ -420,7 +437,7 @@ class Act:
         whose tokens then carry this run's claims (run id, event, ref, sha, workflow), so
         their subject is the one GitHub would give (repo:...:pull_request, ...:ref:...)."""
         path = self.repo.path / ".github" / "workflows" / workflow
-        text = path.read_text()
+        text = with_called_workflows(path)
         self.runs += 1
         run_id = str(9000 + self.runs)
         github_env: dict[str, str] = {}
