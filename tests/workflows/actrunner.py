@@ -156,8 +156,17 @@ def _interpreter(version: str) -> Path | None:
     return None
 
 
+# The extras the workflows install (`pip install -e '.[X]'`): warm in the tool cache too.
+WORKFLOW_EXTRAS = ("moduletests", "k8s")
+
+
 def runtime_requirements() -> list[str]:
-    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    pins = list(project["dependencies"])
+    for extra in WORKFLOW_EXTRAS:
+        pins += [pin for pin in extras.get(extra, []) if pin not in pins]
+    return pins
 
 
 @dataclass
@@ -165,7 +174,7 @@ class ToolCache:
     """What a hosted runner image has in RUNNER_TOOL_CACHE, built from this machine.
 
     Python X.Y is a virtualenv of the machine's interpreter with pip and the project's
-    pinned runtime dependencies installed once (kept in .mlops/act/, keyed by the
+    pinned runtime dependencies (and the extras the workflows install) installed once (kept in .mlops/act/, keyed by the
     interpreter and the pins), so a job's `pip install -e .` finds them, as a warm pip
     cache would. Terraform is the machine's binary under its own version."""
 
