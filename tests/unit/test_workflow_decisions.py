@@ -93,3 +93,19 @@ def test_a_record_keeps_its_reason_and_shows_it_in_one_cell() -> None:
     assert "reason" not in deployments.Record.from_json(
         deployments.Record(env="dev", kind="apply", outcome="applied", commit="",
                            time=record.time, actor="").to_json()).summary_markdown()
+
+
+SERVING = 'env = "dev"\nserving = {\n  enabled = true # on\n  active_release = "m-1"\n}\n'
+
+
+@pytest.mark.parametrize(("before", "after", "released"), [
+    (SERVING, SERVING.replace("m-1", "m-2"), ("dev",)),  # a new active release
+    (SERVING, SERVING.replace("# on", "# still on"), ()),  # a comment is no release
+    (SERVING, SERVING.replace("{\n  enabled", "{ enabled"), ()),  # nor is layout
+    (SERVING, SERVING.replace('env = "dev"', 'env = "dev2"'), ()),  # outside the block
+    ("", SERVING, ("dev",)),  # a new env root with serving
+    (SERVING, 'env = "dev"\n', ()),  # serving removed: nothing to promote
+    ('x = { serving = { a = 1 } }\n', 'x = { serving = { a = 2 } }\n', ()),  # not top level
+])
+def test_released_envs(before: str, after: str, released: tuple[str, ...]) -> None:
+    assert changes.released_envs(["dev"], {"dev": before}, {"dev": after}) == released

@@ -50,7 +50,8 @@ def pull_request(act: Act, github: FakeGitHub) -> Iterator[dict[str, Any]]:
     try:
         yield {
             "action": "opened", "number": PR,
-            "pull_request": {"number": PR, "title": "ecr_repository: a note for readers", "labels": [],
+            "pull_request": {"number": PR, "title": "ecr_repository: a note for readers",
+                             "labels": [],
                              "head": {"ref": "feature", "sha": head},
                              "base": {"ref": "main", "sha": base}},
             "repository": repository_payload(repo.repository),
@@ -92,7 +93,7 @@ def test_a_module_change_gets_every_env_planned_in_one_sticky_comment(
     assert len(ours) == 1, [c.body[:200] for c in github.comments_on(act.repo.repository, PR)]
     body = ours[0].body
     plans = comment.parse_comment_plans(body)
-    assert list(plans) == ["dev", "staging", "prod"], plans
+    assert sorted(plans) == ["dev", "prod", "staging"], plans
     assert all(plan["status"] == "ok" for plan in plans.values()), plans
     assert f"/actions/runs/{run.run_id}" in body, body[:3000]
     labels = github.issue_labels.get((act.repo.repository, PR), [])

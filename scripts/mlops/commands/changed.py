@@ -8,6 +8,8 @@ stdout, one JSON object (every list in promotion order, [] when nothing is affec
   modules  the modules whose plan and apply tests the change needs (`mlops test modules`)
   waves    `envs` grouped by promotion wave (`mlops env list`): main.yml applies wave N
            after wave N-1; with --max-waves, more waves than that is an error
+  releases the envs whose model releases (the `serving` block of their terraform.tfvars)
+           the change edits: main.yml runs `mlops canary promote` there after the apply
 stderr with --why: one line per changed path saying which envs it affects and why.
 """
 
@@ -70,6 +72,20 @@ def detect_modules(settings: Settings, env: Mapping[str, str], base: str,
                                     changes.merge_graphs(*graphs), all_modules(settings))
 
 
+def detect_releases(settings: Settings, env: Mapping[str, str], base: str, head: str,
+                    envs: tuple[str, ...]) -> tuple[str, ...]:
+    """The affected envs whose model releases (the tfvars `serving` block) the change
+    base...head changes: main.yml promotes their canary after the apply."""
+    git = Git(settings.root, env=env)
+    texts = []
+    for ref in (base, head):
+        present = set(git.list_files(ref, suffix=".tfvars"))
+        paths = {e: f"envs/{e}/terraform.tfvars" for e in envs}
+        found = git.read_files(ref, [p for p in paths.values() if p in present])
+        texts.append({e: found[p] for e, p in paths.items() if p in found})
+    return changes.released_envs(envs, texts[0], texts[1])
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.from_env(env)
     decision = detect(settings, env, args.base, args.head)
@@ -86,6 +102,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              "cannot make jobs at run time",
                              "add wave jobs to .github/workflows/main.yml (copy the last one, "
                              "renumbered) and raise --max-waves to match")
+    releases = detect_releases(settings, env, args.base, args.head, decision.envs)
     print(json.dumps({**decision.as_matrix(), "modules": list(modules.modules),
-                      "waves": waves}))
+                      "waves": waves, "releases": list(releases)}))
     return 0
