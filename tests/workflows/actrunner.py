@@ -176,7 +176,8 @@ class ToolCache:
     Python X.Y is a virtualenv of the machine's interpreter with pip and the project's
     pinned runtime dependencies (and the extras the workflows install) installed once
     (kept in .mlops/act/, keyed by the interpreter and the pins), so a job's
-    `pip install -e .` finds them, as a warm pip cache would. Terraform is the machine's binary under its own version."""
+    `pip install -e .` finds them, as a warm pip cache would. Terraform is the machine's
+    binary under its own version."""
 
     store: Path = ROOT / ".mlops" / "act" / "toolcache"
 
