@@ -401,7 +401,7 @@ def test_mlops_calls_parse_with_the_real_cli(
     assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
     # A variable stands for a valid value: a number after a number option (--pr), else
     # "dev" (a valid string, and an env name: --env is checked where it is parsed).
-    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port")
+    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port", "--seed")
                              else "dev", arg) for i, arg in enumerate(argv)]
     try:
         args = build_parser().parse_args(argv)
