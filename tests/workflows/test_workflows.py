@@ -103,7 +103,7 @@ def workflow_path(request: pytest.FixtureRequest) -> Path:
 def test_there_are_workflows() -> None:
     names = [p.name for p in WORKFLOWS]
     for expected in ("pr.yml", "main.yml", "_apply.yml", "rollback.yml", "destroy.yml",
-                     "drift.yml", "reaper.yml"):
+                     "retrain.yml", "drift.yml", "reaper.yml"):
         assert expected in names, f"expected .github/workflows/{expected}, found {names}"
 
 
