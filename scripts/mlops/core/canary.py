@@ -35,6 +35,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any, Literal
 
 from mlops.errors import MlopsError
@@ -67,7 +68,7 @@ def parse_steps(text: str) -> tuple[float, ...]:
         raise MlopsError(f"--steps {text!r} is not a list of numbers", "",
                          "e.g. --steps 10,25,50,100") from err
     if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or \
-            any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            any(b <= a for a, b in pairwise(steps)):
         raise MlopsError(f"--steps {text!r} is not a promotion",
                          "steps are the canary's share of traffic in percent, strictly "
                          "increasing, each in (0, 100], the last one 100 (fully promoted)",
@@ -420,3 +421,25 @@ def timeline_markdown(record: Record, title: str) -> str:
             f"Endpoint `{record.endpoint}`, release `{record.release}`, steps "
             f"{', '.join(pct(s) for s in record.steps)}; times are UTC on {day}.\n\n"
             "| time | step | event |\n|---|---|---|\n" + rows + "\n")
+
+
+def record_key(env: str) -> str:
+    """Where a promotion's progress lives in the state bucket (beside issue 8's deployment
+    records, outside their records/ prefix)."""
+    return f"deployments/{env}/canary.json"
+
+
+def abort_key(env: str) -> str:
+    """Where `mlops canary abort` leaves its request for a running promotion to see."""
+    return f"deployments/{env}/canary-abort.json"
+
+
+def default_bake(alarms: Sequence[Alarm]) -> float:
+    """Twice the longest alarm window (period x evaluation periods): long enough for every
+    alarm to have judged the step on data of its own."""
+    return 2.0 * max((a.period * a.evaluation_periods for a in alarms), default=60.0)
+
+
+def default_poll(alarms: Sequence[Alarm]) -> float:
+    """A fifth of the shortest alarm period, between 1 and 15 seconds."""
+    return min(15.0, max(1.0, min((a.period for a in alarms), default=60.0) / 5.0))

@@ -186,8 +186,9 @@ class Change:
         out: dict[str, Any] = {}
         if self.after.enabled != self.before.enabled:
             out["enabled"] = self.after.enabled
-        nested = {key: _ordered(release) for key, release in self.after.releases.items()
-                  if self.before.releases.get(key) != release}
+        nested: dict[str, Release | None] = {
+            key: _ordered(release) for key, release in self.after.releases.items()
+            if self.before.releases.get(key) != release}
         nested.update({key: None for key in self.before.releases
                        if key not in self.after.releases})
         if nested:
