@@ -274,3 +274,7 @@ def test_timeline_and_progress_line() -> None:
     line = canary.progress_line(obs(T0 + 100, current=25), at(1, BAKE, T0 + 90), PLAN)
     assert line == ("step 2/4 (25%) canary 25% [InService] baking, 20s left | canary 5xx OK, "
                     "canary p99 OK, stable 5xx OK, stable p99 OK")
+    waiting = canary.progress_line(obs(T0 + 100, status="Updating", current=10), at(1, SHIFT),
+                                   PLAN, "step 2/4 (25%): the endpoint is Updating; waiting")
+    assert waiting.startswith("step 2/4 (25%) canary 10% [Updating] the endpoint is Updating; "
+                              "waiting | canary 5xx OK"), waiting

@@ -150,6 +150,13 @@ def test_promotion_makes_the_canary_the_stable_in_place() -> None:
     assert change.branch == f"mlops/promote-dev-{key('v2')}"
 
 
+def test_a_key_of_a_dropped_release_can_name_the_new_one() -> None:
+    promoted = release.plan_promoted(released(V1, "v2"), "dev").after  # m-v1, m-v2 (active)
+    after = released(promoted, "v1")  # v1 again, as a canary of v2: m-v1 is dropped anyway
+    assert after.active == key("v1") and sorted(after.releases) == sorted([key("v1"), key("v2")])
+    assert after.releases[key("v1")]["canary"]["model_data_url"] == uri("v1")
+
+
 def test_release_after_promotion_keeps_only_the_current_stable() -> None:
     promoted = release.plan_promoted(released(V1, "v2"), "dev").after
     change = release.plan_release(promoted, "dev", cand("v3"),
@@ -191,7 +198,7 @@ def test_canary_dropped_in_place_without_a_rollback_target() -> None:
     (OFF, "v1", {"image": IMAGE, "weight": 10}, "serves nothing yet"),
     (V1, "v2", {"weight": 100}, "out of range"),
     (V1, "v2", {"key": "bad_key"}, "not a valid release key"),
-    (V1, "v2", {"key": key("v1")}, "already used by another release"),
+    (V1, "v2", {"key": key("v1")}, "is the key of dev's rollback target"),
 ])
 def test_bad_releases_are_refused(before: Serving, name: str, kw: dict[str, Any],
                                   message: str) -> None:

@@ -291,7 +291,8 @@ class Promotion:
         while True:
             obs = self.observe()
             action = canary.decide(obs, pos, self.plan)
-            self.progress.show(canary.progress_line(obs, pos, self.plan), obs.now)
+            doing = action.why if isinstance(action, Wait) else ""
+            self.progress.show(canary.progress_line(obs, pos, self.plan, doing), obs.now)
             if isinstance(action, Shift):
                 try:
                     self.endpoints.update_weights(self.target.endpoint,

@@ -4,7 +4,8 @@ Real InvokeEndpoint load on an endpoint: an open-loop schedule of R requests per
 for S seconds, each one held-out row of the training data set (the rows every model of
 that data set was scored on; `--data`, default breast_cancer). A progress line while it
 runs; per variant, at the end: requests, success rate, latency p50/p90/p99 (client side,
-milliseconds) and error codes. `--json` prints the same as JSON on stdout.
+milliseconds) and error codes. `--json` prints the same as JSON on stdout. Interrupted
+(Ctrl-C, SIGINT), it stops sending and still reports what was sent (exit 130).
 
 The endpoint defaults to the env root's `endpoint` output (what Terraform created).
 """
@@ -107,24 +108,31 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     tty = sys.stderr.isatty()
     started = time.monotonic()
     last_progress = started
+    interrupted = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="traffic") as pool:
-        for index, offset in enumerate(offsets):
-            delay = started + offset - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(send, index)
-            now = time.monotonic()
-            if now - last_progress >= (1.0 if tty else PROGRESS_EVERY):
-                last_progress = now
-                with lock:
-                    line = traffic.progress(index + 1, len(offsets), now - started,
-                                            traffic.summarize(list(outcomes)))
-                print(("\r" if tty else "    ") + line, end="" if tty else "\n",
-                      file=sys.stderr, flush=True)
+        try:
+            for index, offset in enumerate(offsets):
+                delay = started + offset - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(send, index)
+                now = time.monotonic()
+                if now - last_progress >= (1.0 if tty else PROGRESS_EVERY):
+                    last_progress = now
+                    with lock:
+                        line = traffic.progress(index + 1, len(offsets), now - started,
+                                                traffic.summarize(list(outcomes)))
+                    print(("\r" if tty else "    ") + line, end="" if tty else "\n",
+                          file=sys.stderr, flush=True)
+        except KeyboardInterrupt:  # Ctrl-C / SIGINT: stop sending, report what was sent
+            interrupted = True
     elapsed = time.monotonic() - started
     if tty:
         print(file=sys.stderr)
+    if interrupted:
+        ui.info(f"interrupted after {elapsed:.1f}s: the report covers the "
+                f"{len(outcomes)} requests sent")
     doc = traffic.report(traffic.summarize(outcomes), endpoint=endpoint, sent=len(outcomes),
                          elapsed=elapsed, rps=args.rps)
     print(json.dumps(doc, indent=2) if args.json else traffic.render(doc))
-    return 0
+    return 130 if interrupted else 0

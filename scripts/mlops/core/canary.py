@@ -350,8 +350,9 @@ def start(record: Record | None, *, config: str, steps: Sequence[float], desired
             if record.phase == SHIFT and ((before is None and desired < steps[0]) or
                                           (before is not None and near(desired, before))):
                 return Start(Position(k, SHIFT, now), True,
-                             f"resuming at step {k + 1}/{len(steps)} ({pct(steps[k])}): the "
-                             "previous step was baked")
+                             f"resuming at step {k + 1}/{len(steps)} ({pct(steps[k])}): "
+                             + ("the previous step was baked" if k else
+                                "nothing was shifted yet"))
     elif aborted and not restart:
         raise MlopsError(f"a canary abort is recorded for this release ({aborted})",
                          "an aborted release is not promoted again by a re-run",
@@ -394,14 +395,18 @@ def takeover(lock_operation: str | None, lock_id: str | None, record: Record | N
 # ---------------------------------------------------------------------------------------
 
 
-def progress_line(obs: Observation, pos: Position, plan: Plan) -> str:
+def progress_line(obs: Observation, pos: Position, plan: Plan, doing: str = "") -> str:
+    """One line: step, weight, endpoint status, what it is doing (`doing`, e.g. a Wait's
+    reason, else the phase and the bake time left), and every alarm's state."""
+    label = step_label(plan, pos.index)
     phase = {SHIFT: "shifting", SETTLE: "waiting for InService", BAKE: "baking"}[pos.phase]
     if pos.phase == BAKE:
         phase += f", {max(0.0, plan.bake - (obs.now - pos.since)):.0f}s left"
+    if doing:
+        phase = doing.removeprefix(f"{label}: ")
     alarms = ", ".join(f"{a.variant} {KIND_LABELS.get(a.kind, a.kind)} {a.state}"
                        for a in obs.alarms)
-    return (f"{step_label(plan, pos.index)} canary {pct(round(obs.current, 2))} "
-            f"[{obs.status}] {phase} | {alarms}")
+    return f"{label} canary {pct(round(obs.current, 2))} [{obs.status}] {phase} | {alarms}"
 
 
 def alarm_summary(alarms: Iterable[Alarm]) -> str:

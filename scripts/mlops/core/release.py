@@ -274,9 +274,9 @@ def plan_release(before: Serving, env: str, candidate: Candidate, *, expected_bu
             f"{before.active}", "a canary must differ from the model it is compared with",
             f"release another model; to stop the canary: mlops canary abort --env {env}")
     previous = before.rollback_target()
-    if key == previous or (key in before.releases and key != before.active):
-        raise MlopsError(f"release key {key} is already used by another release of {env}",
-                         "a key names one release; the retained one is the rollback target",
+    if key == previous:
+        raise MlopsError(f"release key {key} is the key of {env}'s rollback target",
+                         "a key names one release, and that one is kept for rollback",
                          "pass another key with --release")
     new_canary = {**_without_weight(stable), "image": image or stable["image"],
                   "model_data_url": candidate.uri, "initial_weight": weight}
