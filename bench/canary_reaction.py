@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.adapters.terraform import Terraform, prepare
+from mlops.errors import MlopsError
 from mlops.localcloud import control
 from mlops.settings import Settings
 
@@ -76,6 +77,10 @@ provider "aws" {
   s3_use_path_style = true
 }
 
+locals {
+  image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/bench-model-server:1.0"
+}
+
 module "endpoint" {
   source = "%(module)s"
 
@@ -88,8 +93,8 @@ module "endpoint" {
   ttl                = { hours = 1 }
   releases = {
     bench = {
-      stable = { image = "bench:1", model_data_url = "%(good)s", initial_weight = 100 }
-      canary = { image = "bench:1", model_data_url = "%(bad)s", initial_weight = 0 }
+      stable = { image = local.image, model_data_url = "%(good)s", initial_weight = 100 }
+      canary = { image = local.image, model_data_url = "%(bad)s", initial_weight = 0 }
     }
   }
   active_release = "bench"
@@ -329,6 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(runs, args)
     except BenchError as err:
         print(f"benchmark failed: {err}", file=sys.stderr)
+        return 1
+    except MlopsError as err:
+        print(f"benchmark failed:\n{err.render()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

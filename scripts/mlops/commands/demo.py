@@ -2,9 +2,12 @@
 
 Starts its own embedded AWS on a free port (leaving any `mlops cloud up` server alone),
 applies bootstrap/, plans envs/dev, runs the policy gate and renders the PR comment for
-that real plan, applies it, shows the outputs, re-plans to prove zero drift, destroys
-everything and stops the cloud. Whatever fails, the cloud is stopped, so nothing is left
-behind: the embedded AWS keeps its state in memory only.
+that real plan, applies it, shows the outputs, re-plans to prove zero drift, then releases
+models through Git (commands/demo_release.py: train v1, v2 and a faulty v3, push them,
+deploy v1, canary v2 to 100 % under traffic, canary v3 rolled back by its alarm, endpoint
+rollback by config swap), destroys everything and stops the cloud. Whatever fails, the
+cloud is stopped, so nothing is left behind: the embedded AWS keeps its state in memory
+only.
 """
 
 from __future__ import annotations
@@ -78,8 +81,23 @@ def story(ctx: context.Context, *, keep: bool) -> None:
                          "a second plan should show no changes (zero drift)",
                          "the plan above shows what differs; fix the module or the cloud")
     ui.step(f"demo: re-plan of {DEMO_ENV} shows no changes (zero drift)")
+    release_story(ctx)
     if keep:
         return
     with ui.stage(f"demo: destroying {DEMO_ENV}"):
         tf.destroy()
     apply_bootstrap(ctx, destroy=True)
+
+
+def release_story(ctx: context.Context) -> None:
+    """Issue 9: train, push, release v1, canary v2 to 100 %, canary v3 rolled back by its
+    alarm, endpoint rollback (commands/demo_release.py), one short block per step."""
+    from mlops.commands.demo_release import ReleaseStory
+
+    story = ReleaseStory(ctx.env, ctx.settings)
+    with story.opened():
+        for title, step in story.steps():
+            with ui.stage(f"demo: {title}"):
+                excerpt = step()
+            for line in [excerpt] if isinstance(excerpt, str) else excerpt:
+                ui.info(line)
