@@ -52,7 +52,7 @@ fmt: setup ## format Python and Terraform, regenerate module README tables
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs generate
 
-demo: setup ## the main job on the embedded cloud: bootstrap, plan, apply, zero drift, destroy
+demo: setup ## the main job on the embedded cloud: plan, apply, zero drift, release, canary, rollback
 	$(MLOPS) demo
 
 cloud-up: setup ## start the embedded AWS in the background and print its exports
@@ -70,9 +70,12 @@ plan: setup ## plan one env: make plan ENV=dev
 apply: setup ## apply one env: make apply ENV=dev
 	$(MLOPS) apply --env $(ENV)
 
-.PHONY: bench
+.PHONY: bench bench-canary
 bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=--reps 5)
 	$(BIN)/python bench/plan_changed.py $(BENCH_ARGS)
+
+bench-canary: setup ## time a bad canary's rollback against the floor (BENCH_ARGS=--runs 5)
+	$(BIN)/python bench/canary_reaction.py $(BENCH_ARGS)
 
 clean: ## remove the venv and runtime files
 	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache

@@ -273,8 +273,10 @@ class Promotion:
             alarms=found, aborted=aborted)
 
     def note(self, now: float, pos: Position, text: str) -> None:
-        self.record = self.record.with_event(now, canary.step_label(self.plan, pos.index), text)
-        ui.info(f"{canary.step_label(self.plan, pos.index)}: {text}")
+        label = canary.step_label(self.plan, pos.index)
+        text = text.removeprefix(f"{label}: ")
+        self.record = self.record.with_event(now, label, text)
+        ui.info(f"{label}: {text}")
 
     def save(self, pos: Position, now: float) -> None:
         self.record = replace(self.record.at(pos), heartbeat=now)

@@ -150,7 +150,7 @@ class ReleaseStory:
 
     @contextmanager
     def traffic(self, log_name: str) -> Iterator[Callable[[], dict[str, Any]]]:
-        """`mlops traffic` as a process while the block runs (stopped with SIGINT, so it
+        """`mlops traffic` as a process while the block runs (stopped with SIGTERM, so it
         reports); the report, once the block is done, from the callable."""
         log = self.settings.state_dir / "demo" / f"{log_name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -169,12 +169,16 @@ class ReleaseStory:
             yield report
         finally:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=120)
+                proc.send_signal(signal.SIGTERM)
+            try:
+                out, _ = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
             try:
                 result.update(json.loads(out))
             except ValueError:
-                result["error"] = f"no report (exit {proc.returncode}); see {log}"
+                result["error"] = f"no traffic report (exit {proc.returncode}); see {log}"
 
     @staticmethod
     def served(report: Mapping[str, Any]) -> str:

@@ -205,7 +205,7 @@ def watching(served: Served) -> Iterator[WeightWatcher]:
 
 @contextmanager
 def traffic(served: Served, rps: float, duration: float) -> Iterator[subprocess.Popen[str]]:
-    """`mlops traffic --json` as a process; stopped with SIGINT (it then reports) if still
+    """`mlops traffic --json` as a process; stopped with SIGTERM (it then reports) if still
     running when the block ends. Read its report with `report(proc)`."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlops", "traffic", "--env", ENV, "--endpoint", served.endpoint,
@@ -215,7 +215,7 @@ def traffic(served: Served, rps: float, duration: float) -> Iterator[subprocess.
         yield proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
 
 
 def report(proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]:

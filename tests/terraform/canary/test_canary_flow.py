@@ -14,8 +14,9 @@ reads it (and Terraform's own refusal).
      progress), and records the swap so the next apply keeps it.
   4. A candidate failing half its requests trips its 5xx alarm from real metrics and is
      rolled back before the next step; its follow-up sets Git back.
-  5. A promotion SIGKILLed after step k: Terraform is refused while it holds the lock; a
-     re-run takes the lock over and continues at step k+1.
+  5. A new candidate starts at the weight its release chose (the provider resets the live
+     weights on every config change). A promotion SIGKILLed after step k: Terraform is
+     refused while it holds the lock; a re-run takes the lock over and continues at k+1.
   6. `mlops canary abort` stops a running promotion; an endpoint stuck Updating is waited
      on, then the promotion times out clearly; once free, a re-run continues there.
 """
@@ -334,8 +335,12 @@ def test_a_failing_candidate_trips_its_5xx_alarm_and_is_rolled_back_before_the_n
 
 def test_a_killed_promotion_holds_off_terraform_and_a_rerun_continues_at_the_next_step(
         served: Any, tools: Any, tmp_path: Path) -> None:
+    assert served.shares()[:2] == (0, 0), "the failed canary was left at 0 %"
     served.release("v3")
     served.apply()
+    # The provider's UpdateEndpoint resets the live weights to the new config's: a new
+    # candidate starts at the weight its release chose, whatever the last one was left at.
+    assert served.shares() == (10, 10, "InService")
     args = ("--steps", "10,25,50,100", "--bake", "3", "--poll", "0.3")
     with tools.watching(served) as watcher:
         proc = promote_process(served, tmp_path, *args)
@@ -377,8 +382,10 @@ def test_a_killed_promotion_holds_off_terraform_and_a_rerun_continues_at_the_nex
 def test_abort_stops_a_running_promotion_and_a_stuck_update_times_out_clearly(
         served: Any, tools: Any, tmp_path: Path) -> None:
     stable = served.serving().active
+    assert served.shares()[:2] == (100, 100), "v3 was promoted to 100 %"
     served.release("v2")
     served.apply()
+    assert served.shares() == (10, 10, "InService"), "a new candidate starts at its weight"
     proc = promote_process(served, tmp_path, "--bake", "60", *FAST)
     try:
         tools.wait_until(lambda: running_record(served, phase="bake"), 90,
