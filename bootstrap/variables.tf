@@ -57,3 +57,14 @@ variable "state_bucket_force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "default_branch" {
+  description = "The repository's default branch: scheduled drift and reaper runs from it may assume the drift and reaper roles."
+  type        = string
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.default_branch))
+    error_message = "default_branch must be a branch name such as main."
+  }
+}

@@ -29,6 +29,24 @@ _SCRUBBED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE
              "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
+# Fixtures that start or use the embedded AWS / Terraform: a test using one must carry the
+# marker, so `make test-fast` (-m "not terraform and not cloud") really runs neither.
+_NEEDS_MARK = {"cloud": {"cloud", "mlops_env", "bootstrapped", "project_env",
+                         "workflow_cloud", "module_cloud"},
+               "terraform": {"mlops_env", "bootstrapped", "project_env", "workflow_cloud",
+                             "module_cloud"}}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [f"{item.nodeid} uses {', '.join(sorted(used))} but is not marked {mark!r}"
+                for item in items for mark, fixtures in _NEEDS_MARK.items()
+                if (used := fixtures & set(getattr(item, "fixturenames", ())))
+                and item.get_closest_marker(mark) is None]
+    if unmarked:
+        raise pytest.UsageError("tests must carry the marker of what they need:\n  "
+                                + "\n  ".join(unmarked))
+
+
 @dataclass(frozen=True)
 class Cloud:
     endpoint: str
@@ -173,3 +191,14 @@ class Processes:
 def processes() -> Processes:
     """processes.children(pid), processes.alive(pid), processes.pid(cloud)."""
     return Processes()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-terraform (the module apply tests) refuses to start any pytest run without a
+    terraform binary on PATH; the pure-Python tests (make test-fast) need none. Name one:
+    only the `terraform`-marked tests use it, and they say what is missing."""
+    import shutil
+
+    if not (shutil.which("terraform") or shutil.which("tofu")
+            or config.getoption("dest_tf_binary", default=None)):
+        config.option.dest_tf_binary = "terraform"

@@ -1,8 +1,20 @@
 """What every command that drives Terraform needs: settings, project config, the prepared
-Terraform environment, and one Terraform working directory per root."""
+Terraform environment, and one Terraform working directory per root.
+
+The state backend is checked lazily: `init_backend` runs `terraform init` straight away (or
+skips it, when nothing it depends on changed), and only when init fails works out why
+(no credentials, the state bucket missing: "apply bootstrap/ first"). The state bucket's
+name holds the account id; it is known without an AWS call whenever the credentials pin
+the account (an access key id belongs to one account for life, so its account is cached
+in the state dir; web identity credentials name it in AWS_ROLE_ARN), and it is still
+checked against the env's account in mlops.yaml. So the happy path of a plan makes no AWS
+call of mlops' own (ADR 9).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.adapters import aws
-from mlops.adapters.terraform import Terraform, prepare
+from mlops.adapters.terraform import Terraform, TerraformError, prepare
 from mlops.core import envs, hcl
 from mlops.core.config import ProjectConfig, load_yaml, parse_config
 from mlops.core.masking import Masker, compile_patterns
@@ -21,6 +33,7 @@ if TYPE_CHECKING:
     from mlops.adapters.statelock import StateLock
 
 _BACKEND_KEY = re.compile(r'^\s*key\s*=\s*"([^"]+)"', re.MULTILINE)
+ACCOUNT_CACHE = "account-ids.json"  # sha256(endpoint, access key id) -> account id
 
 
 @dataclass(frozen=True)
@@ -73,17 +86,63 @@ class Context:
         return Terraform(workdir=root, env={**self.env, "TF_DATA_DIR": str(data_dir)},
                          label=label, mask=self.masker().mask)
 
-    def caller_account(self) -> str:
-        """The AWS account of the credentials (sts:GetCallerIdentity, asked once)."""
-        if "account" not in self._seen:
-            self._seen["account"] = aws.account_id(self.env)
-        return self._seen["account"]
+    # ------------------------------------------------------------ state backend
 
-    def account_of(self, env_name: str) -> str:
+    def _identity_key(self) -> str | None:
+        """What pins the account of the credentials in use, hashed with the endpoint; None
+        when nothing does (a profile or the default chain can change accounts)."""
+        key_id = self.env.get("AWS_ACCESS_KEY_ID")
+        if not key_id:
+            return None
+        raw = f"{self.env.get('AWS_ENDPOINT_URL', '')}\0{key_id}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _account_cache(self) -> Path:
+        return self.settings.state_dir / ACCOUNT_CACHE
+
+    def _cached_accounts(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._account_cache().read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, str)} \
+            if isinstance(data, dict) else {}
+
+    def caller_account(self, *, fresh: bool = False) -> str:
+        """The account of the credentials in use: for an access key, from the cache (keyed
+        by endpoint and access key id); for web identity credentials (AWS_ROLE_ARN with
+        AWS_WEB_IDENTITY_TOKEN_FILE, used only when no access key is set, as the SDKs'
+        credential chains do), from the role ARN; else sts:GetCallerIdentity (an access
+        key's answer is cached). `fresh` always asks STS (and corrects the cache)."""
+        if not fresh and "account" in self._seen:
+            return self._seen["account"]
+        key = self._identity_key()
+        role = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):role/", self.env.get("AWS_ROLE_ARN", ""))
+        if role and not key and self.env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and not fresh:
+            return role.group(1)
+        cached = self._cached_accounts()
+        if key and not fresh and key in cached:
+            self._seen["account"] = cached[key]
+            return cached[key]
+        account = aws.account_id(self.env)
+        self._seen["account"] = account
+        if key and cached.get(key) != account:
+            cached[key] = account
+            path = self._account_cache()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{key[:8]}.tmp")
+                tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
+                tmp.replace(path)
+            except OSError:
+                pass  # a cache: the next run asks STS again
+        return account
+
+    def account_of(self, env_name: str, *, fresh: bool = False) -> str:
         """The account env_name lives in, which must be the credentials' account: an env
         is planned and applied with credentials of its own account only."""
         self.config.env(env_name)
-        account = self.caller_account()
+        account = self.caller_account(fresh=fresh)
         problem = envs.account_problem(self.config.specs, env_name, account)
         if problem:
             spec = self.config.env(env_name)
@@ -99,26 +158,52 @@ class Context:
             )
         return account
 
-    def state_bucket(self, env_name: str) -> str:
+    def state_bucket(self, env_name: str, *, fresh: bool = False) -> str:
         """The state bucket of env_name: the one of its account (one per account)."""
-        return self.config.bucket_for(self.account_of(env_name))
+        return self.config.bucket_for(self.account_of(env_name, fresh=fresh))
 
-    def backend_config(self, env_name: str) -> dict[str, str]:
-        """Backend settings for an env root, after checking its account and that its state
-        bucket exists."""
-        config = self.config.backend_config(self.account_of(env_name),
-                                            local_cloud=self.local_cloud)
-        bucket = config["bucket"]
+    def backend_config(self, env_name: str, *, fresh: bool = False) -> dict[str, str]:
+        """`-backend-config` values for an env root; no AWS call on the happy path (the
+        bucket is checked only when init fails: init_backend)."""
+        return self.config.backend_config(self.account_of(env_name, fresh=fresh),
+                                          local_cloud=self.local_cloud)
+
+    def checked_state_bucket(self, env_name: str) -> str:
+        """The env's state bucket, after checking it exists (once per command): for the
+        commands that call S3 on it themselves rather than through terraform init."""
+        bucket = self.state_bucket(env_name)
         if self._seen.get(f"bucket:{bucket}") != "yes":
-            if not aws.bucket_exists(self.env, bucket):
-                raise MlopsError(
-                    f"the state bucket {bucket} does not exist",
-                    "env roots keep their state in the bucket that bootstrap/ creates in "
-                    "their account",
-                    "apply bootstrap/ first: `mlops bootstrap` (once per account, by a human)",
-                )
+            problem = self.backend_problem(bucket)
+            if problem:
+                raise problem
             self._seen[f"bucket:{bucket}"] = "yes"
-        return config
+        return bucket
+
+    def init_backend(self, tf: Terraform, env_name: str) -> bool:
+        """terraform init of an env root against its state bucket. Only when it fails is
+        the cause worked out: the credentials (STS), a stale cached account (init again
+        with the right bucket), or a missing bucket (apply bootstrap/ first). Returns
+        whether init ran (False: skipped, nothing it depends on changed)."""
+        config = self.backend_config(env_name)
+        try:
+            return tf.init(config) is not None
+        except TerraformError as failure:
+            cause = failure
+        actual = self.backend_config(env_name, fresh=True)  # raises on bad credentials
+        if actual != config:
+            return tf.init(actual) is not None  # the cached account was wrong; now right
+        raise self.backend_problem(actual["bucket"]) or cause
+
+    def backend_problem(self, bucket: str) -> MlopsError | None:
+        """Why an env root cannot use `bucket`, if the cause is the bucket itself."""
+        if aws.bucket_exists(self.env, bucket):
+            return None
+        return MlopsError(
+            f"the state bucket {bucket} does not exist",
+            "env roots keep their state in the bucket that bootstrap/ creates in their "
+            "account",
+            "apply bootstrap/ first: `mlops bootstrap` (once per account, by a human)",
+        )
 
     def state_key(self, env_name: str) -> str:
         """The env's state key, as its backend.tf sets it (envs/<env>/terraform.tfstate)."""
@@ -134,14 +219,19 @@ class Context:
         """The env's state lock (Terraform's `<key>.tflock` in its account's state bucket)."""
         from mlops.adapters.statelock import StateLock
 
-        bucket = bucket or self.backend_config(env_name)["bucket"]
+        bucket = bucket or self.checked_state_bucket(env_name)
         return StateLock(aws.client(self.env, "s3"), bucket, self.state_key(env_name), env_name)
 
 
 def load_config(settings: Settings) -> ProjectConfig:
     """mlops.yaml, parsed and checked (the envs and their promotion order included)."""
     path = settings.root / CONFIG_FILE
-    return parse_config(load_yaml(path.read_text(), str(path)), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise MlopsError(f"cannot read {path}", str(err),
+                         "mlops.yaml must be a readable UTF-8 text file") from err
+    return parse_config(load_yaml(text, str(path)), str(path))
 
 
 def env_folders(settings: Settings) -> list[str]:

@@ -160,14 +160,15 @@ def test_post_needs_token_and_root(plan_dirs: list[Path], env: dict[str, str], d
     assert err.value.fix
 
 
-@pytest.mark.parametrize(("argv", "match"), [
-    (["--repo", "not-a-repo", "--pr", "7"], "not OWNER/NAME"),
-    (["--repo", REPO, "--pr", "0"], "not a pull request number"),
-])
 def test_post_rejects_bad_arguments(plan_dirs: list[Path], env: dict[str, str],
-                                    argv: list[str], match: str) -> None:
-    with pytest.raises(MlopsError, match=match):
-        run(["comment", "post", *argv, str(plan_dirs[0])], env)
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(MlopsError, match="not OWNER/NAME"):
+        run(["comment", "post", "--repo", "not-a-repo", "--pr", "7", str(plan_dirs[0])], env)
+    # --pr is checked where it is parsed (argparse's usage error, exit 2), before any work.
+    with pytest.raises(SystemExit) as exit_:
+        run(["comment", "post", "--repo", REPO, "--pr", "0", str(plan_dirs[0])], env)
+    assert exit_.value.code == 2
+    assert "argument --pr: '0' is not a positive whole number" in capsys.readouterr().err
 
 
 def test_bad_mask_pattern_is_a_config_error(root: Path, plan_dirs: list[Path],
@@ -219,3 +220,17 @@ def test_render_shows_the_policy_gate_result_of_the_plan_dir(
     assert f"fails the policy gate: {len(violations)} violation" in head, head
     for violation in violations:
         assert violation["message"] in head
+
+
+def test_post_through_the_cli_when_the_api_url_answers_html(
+        fake_github: FakeGitHub, plan_dirs: list[Path], env: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """GITHUB_API_URL pointing at a web page (200, HTML): an error, never a traceback."""
+    from mlops.cli import main
+
+    fake_github.inject("GET", r"/comments$", 200, raw=b"<!DOCTYPE html><title>GitHub</title>",
+                       times=None)
+    code = main(["comment", "post", "--repo", REPO, "--pr", str(PR), str(plan_dirs[0])], env)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "internal error" not in err
+    assert "but not JSON (text/html" in err and "fix: check GITHUB_API_URL" in err

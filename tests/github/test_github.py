@@ -183,6 +183,55 @@ def test_retries_a_refused_connection(session: requests.Session, sleeps: Sleeps)
     assert sleeps == [1.0, 2.0]
 
 
+# ---------------------------------------------------------------- replies that are not the API
+
+
+@pytest.mark.parametrize(("method", "path", "raw", "content_type", "message"), [
+    ("GET", r"/issues/7/comments$", b"<html><body>Sign in</body></html>",
+     "text/html; charset=utf-8", "but not JSON (text/html"),
+    ("GET", r"/issues/7/comments$", b"", "application/json", "but not JSON"),
+    ("GET", r"/issues/7/comments$", b"\xff\xfe{", "application/json", "but not JSON"),
+    ("GET", r"/issues/7/comments$", b'{"message": "ok"}', "application/json",
+     "a list endpoint must return a JSON array"),
+    ("GET", r"/issues/7/comments$", b'[{"body": "no id"}]', "application/json",
+     "unexpected reply"),
+    ("GET", r"/issues/7/comments$", b'[{"id": "seven", "body": "x"}]', "application/json",
+     "comment id 'seven'"),
+    ("POST", r"/issues/7/comments$", b"[]", "application/json", "unexpected reply: []"),
+])
+def test_a_200_that_is_not_the_github_api_is_a_clear_error(
+        fake_github: FakeGitHub, gh: GitHub, method: str, path: str, raw: bytes,
+        content_type: str, message: str) -> None:
+    fake_github.inject(method, path, 200, raw=raw, content_type=content_type, times=None)
+    with pytest.raises(GitHubError) as err:
+        gh.upsert_sticky(REPO, PR, body(), ours)
+    assert message in err.value.what + err.value.why
+    assert "GITHUB_API_URL" in err.value.fix
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("api.github.com", "no http:// or https:// scheme"),
+    ("ftp://api.github.com", "no http:// or https:// scheme"),
+    ("https://", "no host"),
+    ("https://api.github.com?x=1", "query or fragment"),
+    ("https://api.github.com:port", "Port could not be cast"),
+])
+def test_check_api_url(url: str, problem: str) -> None:
+    from mlops.adapters.github import check_api_url
+
+    with pytest.raises(GitHubError) as err:
+        check_api_url(url)
+    assert problem in err.value.why and "GITHUB_API_URL" in err.value.what
+    assert check_api_url("https://ghe.example.com/api/v3") == "https://ghe.example.com/api/v3"
+
+
+def test_an_invalid_url_is_not_retried(session: requests.Session, sleeps: Sleeps) -> None:
+    gh = GitHub("http://bad host", "t", session, sleep=sleeps)
+    with pytest.raises(GitHubError, match="cannot call the GitHub API"):
+        gh.list_comments(REPO, PR)
+    assert sleeps == []
+
+
 # ---------------------------------------------------------------- permission errors
 
 

@@ -110,3 +110,62 @@ def test_missing_budget_is_not_found(cloud: Any, unique_name: str, call: Any) ->
     with pytest.raises(ClientError) as excinfo:
         call(cloud.client("budgets"), unique_name)
     assert excinfo.value.response["Error"]["Code"] == "NotFoundException"
+
+
+# DeleteSubscriber, UpdateSubscriber, UpdateNotification: "NotFoundException: We can't locate
+# the resource that you specified." (each operation's Errors in the Budgets API reference).
+OTHER = {"SubscriptionType": "EMAIL", "Address": "nobody@example.com"}
+MISSING_CASES = {
+    "delete-missing-subscriber": lambda b, n, note: b.delete_subscriber(
+        AccountId=ACCOUNT, BudgetName=n, Notification=note, Subscriber=OTHER),
+    "delete-subscriber-missing-notification": lambda b, n, note: b.delete_subscriber(
+        AccountId=ACCOUNT, BudgetName=n, Notification=_notification(42.0), Subscriber=EMAIL),
+    "update-missing-subscriber": lambda b, n, note: b.update_subscriber(
+        AccountId=ACCOUNT, BudgetName=n, Notification=note, OldSubscriber=OTHER,
+        NewSubscriber={"SubscriptionType": "EMAIL", "Address": "new@example.com"}),
+    "update-subscriber-missing-budget": lambda b, n, note: b.update_subscriber(
+        AccountId=ACCOUNT, BudgetName=n + "-gone", Notification=note, OldSubscriber=EMAIL,
+        NewSubscriber=OTHER),
+    "update-missing-notification": lambda b, n, note: b.update_notification(
+        AccountId=ACCOUNT, BudgetName=n, OldNotification=_notification(42.0),
+        NewNotification=_notification(43.0)),
+    "update-notification-missing-budget": lambda b, n, note: b.update_notification(
+        AccountId=ACCOUNT, BudgetName=n + "-gone", OldNotification=note,
+        NewNotification=_notification(43.0)),
+}
+
+
+@pytest.mark.parametrize("call", MISSING_CASES.values(), ids=MISSING_CASES.keys())
+def test_changing_something_missing_is_not_found_and_changes_nothing(
+        cloud: Any, unique_name: str, call: Any) -> None:
+    budgets = cloud.client("budgets")
+    notification = _create(budgets, unique_name)
+    with pytest.raises(ClientError) as excinfo:
+        call(budgets, unique_name, notification)
+    assert excinfo.value.response["Error"]["Code"] == "NotFoundException"
+    listed = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=unique_name)
+    assert [n["Threshold"] for n in listed["Notifications"]] == [80.0]
+    assert _subscribers(budgets, unique_name, notification) == [EMAIL, SNS]
+
+
+def test_update_onto_an_existing_subscriber_or_notification_is_a_duplicate(
+        cloud: Any, unique_name: str) -> None:
+    budgets = cloud.client("budgets")
+    notification = _create(budgets, unique_name)
+    with pytest.raises(ClientError) as excinfo:
+        budgets.update_subscriber(AccountId=ACCOUNT, BudgetName=unique_name,
+                                  Notification=notification, OldSubscriber=EMAIL,
+                                  NewSubscriber=SNS)
+    assert excinfo.value.response["Error"]["Code"] == "DuplicateRecordException"
+    second = _notification(95.0)
+    budgets.create_notification(AccountId=ACCOUNT, BudgetName=unique_name,
+                                Notification=second, Subscribers=[EMAIL])
+    with pytest.raises(ClientError) as excinfo:
+        budgets.update_notification(AccountId=ACCOUNT, BudgetName=unique_name,
+                                    OldNotification=second, NewNotification=notification)
+    assert excinfo.value.response["Error"]["Code"] == "DuplicateRecordException"
+    assert _subscribers(budgets, unique_name, notification) == [EMAIL, SNS]
+    # Updating a subscriber to itself is not a duplicate of another one.
+    budgets.update_subscriber(AccountId=ACCOUNT, BudgetName=unique_name,
+                              Notification=notification, OldSubscriber=EMAIL,
+                              NewSubscriber=EMAIL)

@@ -17,6 +17,8 @@ from mlops.localcloud import control
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.cloud  # starts real embedded AWS servers
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:

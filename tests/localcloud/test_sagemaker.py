@@ -98,6 +98,25 @@ def test_create_existing_endpoint_is_refused(sm: Any, unique_name: str) -> None:
     assert "Cannot create already existing endpoint" in message
 
 
+def test_list_endpoints_shows_the_settled_status(sm: Any, unique_name: str) -> None:
+    """ListEndpoints is a read like DescribeEndpoint: "EndpointStatus: The status of the
+    endpoint" is the current one, and StatusEquals filters on it."""
+    config = _config(sm, unique_name, {f"{unique_name}-m-a": 1.0})
+    sm.create_endpoint(EndpointName=unique_name, EndpointConfigName=config)
+
+    def listed() -> str:
+        found = sm.list_endpoints(NameContains=unique_name)["Endpoints"]
+        return str(found[0]["EndpointStatus"])
+
+    assert listed() == "Creating"
+    deadline = time.monotonic() + 30
+    while listed() != "InService":  # never described: only the listing settles it
+        assert time.monotonic() < deadline, "ListEndpoints never showed InService"
+        time.sleep(0.1)
+    in_service = sm.list_endpoints(NameContains=unique_name, StatusEquals="InService")
+    assert [e["EndpointName"] for e in in_service["Endpoints"]] == [unique_name]
+
+
 def test_deleting_config_in_use_is_refused(sm: Any, unique_name: str) -> None:
     used = _config(sm, f"{unique_name}-used", {f"{unique_name}-m-a": 1.0})
     spare = _config(sm, f"{unique_name}-spare", {f"{unique_name}-m-b": 1.0})

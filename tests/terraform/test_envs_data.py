@@ -120,7 +120,7 @@ def test_qa_and_prod_eu_plan_in_their_regions_with_their_tiers(
     # Both planned in parallel, each in its own region, in the promotion order.
     out_dir = tmp_path / "plans"
     run = run_mlops(env, "plan", "--changed", "--base", "HEAD~1", "--out", str(out_dir)).check(0)
-    assert read_json(out_dir / "changed.json") == {"envs": ["qa", "prod-eu"]}
+    assert read_json(out_dir / "changed.json") == {"envs": ["qa", "prod-eu"], "k8s": []}
     assert "planning qa, prod-eu in parallel" in run.stderr, run.stderr
     plans = {e: out_dir / e for e in ("qa", "prod-eu")}
 

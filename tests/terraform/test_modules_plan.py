@@ -36,7 +36,7 @@ MODULES = sorted(p.name for p in (ROOT / "modules").iterdir() if (p / "versions.
 UNKNOWN = "(known after apply)"  # inventory value: must be unknown at plan time
 MISSING = object()
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.cloud]  # plans run against the embedded AWS
 
 
 # -- environment ---------------------------------------------------------------------------

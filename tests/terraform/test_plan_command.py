@@ -423,9 +423,9 @@ def test_plan_changed_plans_affected_envs_in_parallel(
     run = run_mlops(env, "plan", "--changed", "--base", base, "--out", str(out)).check(0)
     envs = ["dev", "staging", "prod"]
     decision = read_json(out / "changed.json")
-    assert decision == {"envs": envs}, (
+    assert decision == {"envs": envs, "k8s": []}, (
         f"changed.json for a change to modules/ecr_repository: found {decision}, "
-        f"expected {{'envs': {envs}}}")
+        f"expected {{'envs': {envs}, 'k8s': []}}")
     assert f"planning {', '.join(envs)} in parallel" in run.stderr, (
         f"expected the parallel plan of {envs}; found:\n{run.stderr[-3000:]}")
     for env_name in envs:
@@ -447,7 +447,7 @@ def test_plan_changed_plans_affected_envs_in_parallel(
     out_docs = tmp_path / "plans-docs"
     quiet = run_mlops(env, "plan", "--changed", "--base", "HEAD~1", "--out",
                       str(out_docs)).check(0)
-    assert read_json(out_docs / "changed.json") == {"envs": []}, (
+    assert read_json(out_docs / "changed.json") == {"envs": [], "k8s": []}, (
         f"changed.json for a docs-only change: found {read_json(out_docs / 'changed.json')}, "
         "expected no envs")
     planned_dirs = sorted(p.name for p in out_docs.iterdir() if p.is_dir())

@@ -98,5 +98,11 @@ def test_init_is_skipped_only_when_nothing_it_depends_on_changed(tf: Terraform) 
     assert tf.init(backend=False) is None
     (tf.workdir / "extra.tf").write_text('output "y" {\n  value = 3\n}\n')
     assert tf.init(backend=False) is not None  # the root changed
+    assert tf.init(backend=False) is None
+    lock = tf.workdir / ".terraform.lock.hcl"
+    lock.write_text(lock.read_text() + "# a lock-only change\n" if lock.is_file()
+                    else "# a lock file appears\n")
+    assert tf.init(backend=False) is not None  # the dependency lock file changed
+    assert tf.init(backend=False) is None
     assert tf.init(backend=False, reuse=False) is not None  # asked not to reuse
     assert tf.init({"path": "other.tfstate"}) is not None  # other backend settings

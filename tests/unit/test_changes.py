@@ -87,7 +87,42 @@ def test_affected_envs(changed: list[str], expected: list[str]) -> None:
 def test_output_follows_mlops_yaml_order() -> None:
     decision = affected_envs(["envs/prod/a.tf", "envs/dev/a.tf"], GRAPH, ["prod", "dev"])
     assert decision.envs == ("prod", "dev")
-    assert decision.as_matrix() == {"envs": ["prod", "dev"]}
+    assert decision.as_matrix() == {"envs": ["prod", "dev"], "k8s": []}
+
+
+@pytest.mark.parametrize(
+    ("changed", "terraform", "k8s"),
+    [
+        (["k8s/base/model-server/workload/deployment.yaml"], [], ["dev", "staging", "prod"]),
+        (["k8s/base/model-server/configmap.env"], [], ["dev", "staging", "prod"]),
+        (["k8s/overlays/staging/traffic.yaml"], [], ["staging"]),
+        (["k8s/clusters/prod/model-server.yaml"], [], ["prod"]),
+        (["k8s/overlays/prod/release.yaml", "k8s/overlays/dev/sizing.yaml"], [],
+         ["dev", "prod"]),
+        (["policies/k8s/weights.rego"], [], ["dev", "staging", "prod"]),
+        (["policies/k8s/data/registries.yaml"], [], ["dev", "staging", "prod"]),
+        (["policies/tags.rego"], ["dev", "staging", "prod"], []),
+        (["k8s/overlays/qa/kustomization.yaml"], [], []),
+        (["k8s/README.md"], [], []),
+        (["envs/dev/main.tf", "k8s/overlays/prod/traffic.yaml"], ["dev"], ["prod"]),
+    ],
+)
+def test_k8s_paths_affect_manifests_not_plans(changed: list[str], terraform: list[str],
+                                              k8s: list[str]) -> None:
+    decision = affected_envs(changed, GRAPH, ENVS)
+    assert decision.as_matrix() == {"envs": terraform, "k8s": k8s}
+
+
+def test_k8s_reasons_and_summary() -> None:
+    text = affected_envs(["k8s/overlays/dev/traffic.yaml", "k8s/clusters/qa/x.yaml"], GRAPH,
+                         ENVS).explain()
+    assert text.splitlines() == [
+        "k8s/overlays/dev/traffic.yaml: Kubernetes manifests of dev (k8s/overlays/dev: the "
+        "dev env's overlay)",
+        "k8s/clusters/qa/x.yaml: no env (k8s/clusters/qa is not an env listed in mlops.yaml)",
+        "=> envs to plan: none",
+        "=> Kubernetes manifests to diff: dev",
+    ]
 
 
 def test_reasons_name_the_module_chain() -> None:

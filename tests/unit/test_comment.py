@@ -141,7 +141,9 @@ def test_sections_show_table_outputs_drift_cost_and_text_plan() -> None:
     assert "+$?/h (ml.t2.large x1, price unknown)" in body
     assert "**Output changes (6)**" in body
     assert "| `api_key` | update | `***` | `***` |" in body
-    assert "2 resources changed outside of Terraform" in body
+    # The drift fixture is a real plan: Terraform shows one of its three drifted buckets.
+    assert "1 resource changed outside of Terraform in ways this plan's changes depend on" \
+        in body
     assert "<details><summary>Full plan (160 lines)</summary>" in body
     assert "```diff\n" in body
     assert "[workflow run's artifacts](https://gh/acme/x/actions/runs/1)" in body
@@ -356,3 +358,48 @@ def test_alerts_are_worst_first_prod_before_a_plain_dev_destroy() -> None:
     body = render([dev, prod])
     head = body.split("### dev")[0]
     assert head.index("**prod**") < head.index("**dev**"), head
+
+
+# ---------------------------------------------------------------- what Terraform says
+
+
+def _top(body: str) -> str:
+    return body[: body.index("\n### ")]
+
+
+def test_incomplete_and_not_applyable_plans_say_so_at_the_top() -> None:
+    incomplete = summarize(load("deferred"), "staging")
+    unapplyable = summarize({**load("creation"), "applyable": False}, "dev")
+    body = render([PlanInput(incomplete), PlanInput(unapplyable), fixture_input("noop", "prod")])
+    top = _top(body)
+    assert "⛔ not applyable: dev" in top and "⏳ incomplete: staging" in top
+    assert "> ⛔ **dev**: Terraform marked this plan as not applyable" in top
+    assert ("> ⏳ **staging**: this plan is incomplete (`complete: false`): 1 change could "
+            "only be planned later. After applying it, plan and apply again.") in top
+    assert "### staging · ✅ no current changes, 1 deferred to a later plan · ⏳ incomplete" \
+        in body
+    assert "| `aws_s3_bucket.per_env` | create | `instance_count_unknown` |" in body
+    assert "### prod · ✅ no changes\n" in body  # a no-op plan is not flagged
+
+
+def test_an_action_only_plan_is_not_no_changes() -> None:
+    summary = summarize(load("action_only"), "dev")
+    body = render([PlanInput(summary)])
+    assert "**Total:** 2 actions to invoke" in body
+    assert "### dev · 🟡 2 actions to invoke" in body
+    assert "| `action.aws_lambda_invoke.audit` | `after_update of terraform_data.a` |" in body
+    assert "no changes" not in body
+    assert comment.label_for([summary]) == comment.LABEL_CHANGES
+
+
+def test_refresh_only_plan_records_outside_changes() -> None:
+    body = render([fixture_input("refresh_only", "dev")])
+    assert "### dev · 🟡 3 outside changes to record (refresh-only)" in body
+    assert "refresh-only plan" in body
+    assert "🔎 3 resources changed outside of Terraform (refresh-only" in body
+
+
+def test_partly_unknown_outputs_render_known_after_apply() -> None:
+    body = render([fixture_input("partly_unknown", "dev")])
+    assert ('| `object` | create |  | `{"id": (known after apply), "name": "model", '
+            '"tags": {"team": "ml"}}` |') in body

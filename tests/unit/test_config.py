@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from mlops.core.config import load_yaml, parse_config
+from mlops.core.config import ProjectConfig, load_yaml, parse_config
 from mlops.errors import MlopsError
 
 GOOD: dict[str, Any] = {"project": "mlops-demo", "region": "us-east-1", "owner": "ml",
@@ -64,7 +66,17 @@ def test_envs_in_account() -> None:
      ({"envs": {"qa": {"tier": "test"}}}, "unknown tier 'test'"),
      ({"region": "Europe"}, "not an AWS region name"),
      ({"mask_patterns": ["("]}, "not a valid regular expression"),
-     ({"state": "bucket"}, "state must be a mapping")],
+     ({"mask_patterns": 5}, "must be a list of regular expressions, not int"),
+     # A string is not a list of one: iterated, it would mask every single character.
+     ({"mask_patterns": "token"}, "must be a list of regular expressions, not str"),
+     ({"mask_patterns": [5]}, r"mask_patterns\[0\].* not a regular expression"),
+     ({"mask_patterns": ["ok", ""]}, r"mask_patterns\[1\]"),
+     ({"state": "bucket"}, "state must be a mapping"),
+     ({"state": {"bucket": "{project}-{acount_id}"}}, r"unknown placeholder \{acount_id\}"),
+     ({"state": {"bucket": "{project}-tfstate-{"}}, "not a valid template"),
+     ({"state": {"bucket": "{project!r}-x"}}, "no format spec or conversion"),
+     ({"state": {"bucket": "{project}_TFSTATE"}}, "not a valid S3 bucket name"),
+     ({"state": {"bucket": 5}}, "not a string")],
 )
 def test_bad_values_are_explained(change: dict[str, Any], message: str) -> None:
     with pytest.raises(MlopsError, match=message) as excinfo:
@@ -109,3 +121,50 @@ def test_duplicate_keys_are_refused_not_silently_overwritten(text: str, line: st
         load_yaml(text)
     assert line in excinfo.value.why, excinfo.value.why
     assert "one entry per key" in excinfo.value.fix
+
+
+def test_state_bucket_without_placeholders_is_taken_as_is() -> None:
+    config = parse_config({**GOOD, "state": {"bucket": "acme-terraform-state"}})
+    assert config.bucket_for("123456789012") == "acme-terraform-state"
+
+
+# ---------------------------------------------------------------- any YAML at all
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                    st.text(max_size=20), st.sampled_from(["{", "{x}", "(", "", "dev"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12)
+KEYS = st.sampled_from([*GOOD, "state", "mask_patterns"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.dictionaries(KEYS, VALUES, max_size=4),
+       state=st.dictionaries(st.sampled_from(["bucket", "key"]), VALUES, max_size=2),
+       drop=st.lists(KEYS, max_size=2))
+def test_any_config_is_accepted_or_explained(changes: dict[str, Any], state: dict[str, Any],
+                                             drop: list[str]) -> None:
+    """Whatever mlops.yaml holds, parsing gives a config or an MlopsError: never another
+    exception (which the CLI would show as an internal error)."""
+    data: dict[str, Any] = {**GOOD, "state": state, **changes}
+    for key in drop:
+        data.pop(key, None)
+    try:
+        config = parse_config(data)
+    except MlopsError as err:
+        assert err.what.startswith("mlops.yaml:") or "mask_patterns" in err.what, err.what
+        assert err.fix, err.what
+        return
+    assert isinstance(config, ProjectConfig)
+    config.bucket_for("123456789012")  # a template that parsed always renders
+
+
+@settings(max_examples=100, deadline=None)
+@given(top=VALUES)
+def test_any_top_level_document_is_accepted_or_explained(top: Any) -> None:
+    try:
+        config = parse_config(top)
+    except MlopsError as err:
+        assert err.fix, err.what
+        return
+    assert isinstance(config, ProjectConfig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -51,10 +52,24 @@ def test_parse_version_rejects_garbage() -> None:
         toolchain.parse_version('{"terraform_version": "banana"}')
 
 
-@pytest.mark.parametrize(("version", "ok"), [((1, 4, 7), False), ((1, 5, 0), True),
-                                              ((1, 11, 4), True), ((2, 0, 0), True)])
+# 1.5 was accepted once, but the env roots need S3 native locking (use_lockfile, 1.10).
+@pytest.mark.parametrize(("version", "ok"), [((1, 5, 0), False), ((1, 9, 8), False),
+                                              ((1, 10, 0), True), ((1, 11, 4), True),
+                                              ((2, 0, 0), True)])
 def test_minimum_version(version: tuple[int, int, int], ok: bool) -> None:
     assert toolchain.version_ok(version) is ok
+
+
+def test_minimum_version_is_what_the_env_roots_and_readme_require() -> None:
+    root = Path(__file__).resolve().parents[2]
+    wanted = ".".join(map(str, toolchain.MIN_TERRAFORM[:2]))
+    for versions in sorted(root.glob("envs/*/versions.tf")):
+        found = re.search(r'required_version\s*=\s*">=\s*([0-9.]+)"', versions.read_text())
+        assert found and found.group(1) == wanted, (
+            f"{versions}: required_version {found.group(1) if found else None} != "
+            f"mlops' MIN_TERRAFORM {wanted}")
+    readme = (root / "README.md").read_text()
+    assert f"Terraform >= {wanted}" in readme, f"README.md must say Terraform >= {wanted}"
 
 
 @pytest.fixture
@@ -140,3 +155,27 @@ def test_prepare_says_how_to_get_terraform_when_missing(repo: Path, tmp_path: Pa
     with pytest.raises(MlopsError, match="terraform not found") as excinfo:
         prepare(Settings.from_env(env), env)
     assert "developer.hashicorp.com/terraform/install" in excinfo.value.fix
+
+
+def test_the_version_is_asked_once_per_binary(repo: Path, tmp_path: Path) -> None:
+    """`terraform version` costs every command a Terraform start: it is remembered for the
+    very file (path, size, mtime), and asked again when the binary changes."""
+    calls = tmp_path / "calls"
+    binary = tmp_path / "terraform"
+
+    def install(version: str) -> None:
+        binary.write_text(f"#!/bin/sh\necho run >> {calls}\necho '"
+                          + json.dumps({"terraform_version": version}) + "'\n")
+        binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+
+    install("1.11.4")
+    env = {"MLOPS_ROOT": str(repo), "MLOPS_STATE_DIR": str(tmp_path / "s"),
+           "TERRAFORM": str(binary), "TF_PROVIDER_MIRROR": "", "PATH": ""}
+    prepare(Settings.from_env(env), env)
+    prepare(Settings.from_env(env), env)
+    assert calls.read_text().count("run") == 1
+    install("1.3.9")  # another Terraform at the same path: asked again, and refused
+    os.utime(binary, ns=(0, 1))
+    with pytest.raises(MlopsError, match=r"1\.3\.9 .* is too old"):
+        prepare(Settings.from_env(env), env)
+    assert calls.read_text().count("run") == 2

@@ -45,6 +45,9 @@ SHELL_VAR_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 RUNNER_VAR_RE = re.compile(r"^(GITHUB_\w+|RUNNER_\w+|CI|HOME|PATH)$")
 CONFIGURE_AWS = "aws-actions/configure-aws-credentials"
 CHECKOUT = "actions/checkout"
+SETUP_PYTHON = "actions/setup-python"
+SETUP_TERRAFORM = "hashicorp/setup-terraform"
+CACHE = "actions/cache"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -99,7 +102,24 @@ def workflow_path(request: pytest.FixtureRequest) -> Path:
 
 def test_there_are_workflows() -> None:
     names = [p.name for p in WORKFLOWS]
-    assert "pr.yml" in names, f"expected .github/workflows/pr.yml, found {names}"
+    for expected in ("pr.yml", "drift.yml", "reaper.yml"):
+        assert expected in names, f"expected .github/workflows/{expected}, found {names}"
+
+
+def test_no_pull_request_target(workflow_path: Path) -> None:
+    """pull_request_target runs with the base repository's token and secrets; with a
+    fork's code checked out that is the classic "pwn request"."""
+    assert "pull_request_target" not in triggers(load(workflow_path)), (
+        f"{workflow_path.name}: never use pull_request_target (see docs/workflows.md, Limits)")
+
+
+def test_every_job_has_a_timeout(workflow_path: Path) -> None:
+    for job_id, job in jobs(load(workflow_path)).items():
+        if "uses" in job:
+            continue  # a reusable workflow call: the called jobs carry their timeouts
+        assert isinstance(job.get("timeout-minutes"), int), (
+            f"{workflow_path.name}: job {job_id!r} has no timeout-minutes (the default is "
+            "6 hours of a stuck runner)")
 
 
 # ------------------------------------------------------------------ permissions
@@ -113,10 +133,19 @@ def test_top_level_permissions_are_empty(workflow_path: Path) -> None:
     )
 
 
+def _assumes_a_role(job: dict[str, Any]) -> bool:
+    """The job gets AWS credentials through OIDC: the configure-aws-credentials action, or
+    `mlops oidc assume`."""
+    return any(action(s) == CONFIGURE_AWS
+               or any(call.split()[1:3] == ["oidc", "assume"]
+                      for call in mlops_calls(str(s.get("run", ""))))
+               for s in steps(job))
+
+
 def test_id_token_only_where_a_role_is_assumed(workflow_path: Path) -> None:
     for job_id, job in jobs(load(workflow_path)).items():
         perms = job.get("permissions") or {}
-        assumes = any(action(s) == CONFIGURE_AWS for s in steps(job))
+        assumes = _assumes_a_role(job)
         has_id_token = perms.get("id-token") == "write"
         assert has_id_token == assumes, (
             f"{workflow_path.name}: job {job_id!r} has id-token: "
@@ -126,24 +155,37 @@ def test_id_token_only_where_a_role_is_assumed(workflow_path: Path) -> None:
         )
 
 
+def _calls(job: dict[str, Any]) -> list[list[str]]:
+    return [call.split()[1:] for s in steps(job) for call in mlops_calls(str(s.get("run", "")))]
+
+
 def test_comment_permissions_only_where_a_comment_is_posted(workflow_path: Path) -> None:
+    """pull-requests: write only where the plan comment is posted; issues: write only there
+    (it creates the plan:* labels) or where the drift issue is kept."""
     for job_id, job in jobs(load(workflow_path)).items():
         perms = job.get("permissions") or {}
-        posts = any(
-            call.split()[1:3] == ["comment", "post"]
-            for s in steps(job)
-            for call in mlops_calls(str(s.get("run", "")))
-        )
-        for scope in ("pull-requests", "issues"):
-            if perms.get(scope) == "write":
-                assert posts, (
-                    f"{workflow_path.name}: job {job_id!r} has {scope}: write but posts no "
-                    f"comment (`mlops comment post`); drop the permission"
-                )
+        calls = _calls(job)
+        posts = any(c[:2] == ["comment", "post"] for c in calls)
+        keeps_issue = any(c[:1] == ["drift"] and "--issue" in c for c in calls)
+        if perms.get("pull-requests") == "write":
+            assert posts, (
+                f"{workflow_path.name}: job {job_id!r} has pull-requests: write but posts no "
+                f"comment (`mlops comment post`); drop the permission"
+            )
+        if perms.get("issues") == "write":
+            assert posts or keeps_issue, (
+                f"{workflow_path.name}: job {job_id!r} has issues: write but neither posts "
+                f"the plan comment nor keeps the drift issue (`mlops drift --issue`); drop it"
+            )
         if posts:
             assert perms.get("pull-requests") == "write", (
                 f"{workflow_path.name}: job {job_id!r} posts the plan comment without "
                 f"pull-requests: write (docs/pr-comments.md)"
+            )
+        if keeps_issue:
+            assert perms.get("issues") == "write", (
+                f"{workflow_path.name}: job {job_id!r} keeps the drift issue without "
+                f"issues: write"
             )
 
 
@@ -227,6 +269,47 @@ def test_no_expressions_in_run_scripts() -> None:
         )
 
 
+def test_pip_and_providers_are_cached(workflow_path: Path) -> None:
+    """setup-python caches pip keyed by pyproject.toml (the pins); a job with Terraform
+    restores the provider plugin cache keyed by the env roots' lock files, at the path its
+    mlops steps give Terraform (TF_PLUGIN_CACHE_DIR), so a plan does not download the
+    provider every time."""
+    for job_id, job in jobs(load(workflow_path)).items():
+        here = f"{workflow_path.name}: job {job_id!r}"
+        for step in steps(job):
+            if action(step) == SETUP_PYTHON:
+                with_ = step.get("with") or {}
+                assert with_.get("cache") == "pip", f"{here}: setup-python without cache: pip"
+                assert "pyproject.toml" in str(with_.get("cache-dependency-path", "")), (
+                    f"{here}: the pip cache must be keyed by pyproject.toml (the pins)")
+        if not any(action(s) == SETUP_TERRAFORM for s in steps(job)):
+            continue
+        caches = [s for s in steps(job) if action(s) == CACHE]
+        keyed = [s for s in caches if "hashFiles(" in str((s.get("with") or {}).get("key"))
+                 and ".terraform.lock.hcl" in str(s["with"]["key"])]
+        assert keyed, f"{here}: runs Terraform without a provider cache keyed by the lock files"
+        path = str(keyed[0]["with"]["path"]).strip()
+        users = [s for s in steps(job) if mlops_calls(str(s.get("run", "")))
+                 and str((s.get("env") or {}).get("TF_PLUGIN_CACHE_DIR", "")).strip() == path]
+        assert users, (
+            f"{here}: no mlops step runs Terraform with TF_PLUGIN_CACHE_DIR={path} (the cached "
+            "path): the cache would restore a directory nobody reads")
+        cache_at = steps(job).index(keyed[0])
+        assert all(steps(job).index(u) > cache_at for u in users), (
+            f"{here}: the provider cache is restored after Terraform ran")
+
+
+def test_scheduled_and_dispatched_runs_are_never_cancelled(workflow_path: Path) -> None:
+    """Only pull-request plans cancel superseded runs; a drift check, a sweep or an apply
+    killed half-way leaves a state lock or a half-done change behind."""
+    workflow = load(workflow_path)
+    if "pull_request" in triggers(workflow):
+        return
+    concurrency = workflow.get("concurrency")
+    assert isinstance(concurrency, dict) and concurrency.get("cancel-in-progress") is False, (
+        f"{workflow_path.name}: set concurrency with cancel-in-progress: false")
+
+
 def test_pull_request_runs_cancel_superseded_runs(workflow_path: Path) -> None:
     workflow = load(workflow_path)
     if "pull_request" not in triggers(workflow):
@@ -265,7 +348,7 @@ MLOPS_STEPS = _mlops_steps()
 
 def test_workflows_call_mlops() -> None:
     commands = {call.split()[1] for *_, call in MLOPS_STEPS}
-    assert {"changed", "plan", "policy", "comment"} <= commands, commands
+    assert {"changed", "plan", "policy", "comment", "drift", "reap"} <= commands, commands
 
 
 @pytest.mark.parametrize(
@@ -288,8 +371,10 @@ def test_mlops_calls_parse_with_the_real_cli(
     used = {name for arg in argv for name in SHELL_VAR_RE.findall(arg)}
     missing = sorted(v for v in used if v not in step["_env"] and not RUNNER_VAR_RE.match(v))
     assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
-    # "1" stands for every variable: a valid string, and a valid number (--pr).
-    argv = [SHELL_VAR_RE.sub("1", arg) for arg in argv]
+    # A variable stands for a valid value: a number after a number option (--pr), else
+    # "dev" (a valid string, and an env name: --env is checked where it is parsed).
+    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port")
+                             else "dev", arg) for i, arg in enumerate(argv)]
     try:
         args = build_parser().parse_args(argv)
     except SystemExit:
@@ -327,7 +412,7 @@ def test_pr_matrix_reads_the_keys_mlops_changed_prints() -> None:
         matrix = json.loads(json.dumps(decision.as_matrix()))
         assert keys <= set(matrix), f"pr.yml reads {sorted(keys)}, mlops prints {matrix}"
     assert affected_envs(["docs/x.md"], {}, ["dev"]).as_matrix()["envs"] == [], (
-        "a docs-only change must give an empty matrix (the plan job is skipped on envs[0])"
+        "a docs-only change must give an empty matrix (the plan job is skipped when envs is empty)"
     )
 
 
@@ -483,3 +568,27 @@ def test_zizmor_reports_bad_workflows(tmp_path: Path) -> None:
     idents = {f["ident"] for f in json.loads(result.stdout or "[]")}
     assert result.returncode != 0
     assert {"artipacked", "template-injection", "unpinned-uses"} <= idents, idents
+
+
+def test_pr_k8s_diffs_reach_the_comment_job() -> None:
+    """The k8s job writes k8s.json with `mlops k8s diff --out DIR`, uploads exactly that
+    file as k8s-<env>, and the comment job downloads k8s-* beside the plans; it runs when
+    only manifests changed too, and needs no AWS role."""
+    pr = _pr_jobs()
+    k8s_steps, comment_steps = steps(pr["k8s"]), steps(pr["comment"])
+    assert "id-token" not in pr["k8s"]["permissions"]
+    diff = next(s for s in k8s_steps if mlops_calls(str(s.get("run", "")))[:1]
+                and mlops_calls(str(s["run"]))[0].split()[1:3] == ["k8s", "diff"])
+    argv = shlex.split(mlops_calls(diff["run"])[0])
+    out_dir = argv[argv.index("--out") + 1].replace("$K8S_ENV", "dev")
+    upload = next(s for s in k8s_steps if action(s) == "actions/upload-artifact")
+    assert upload["with"]["path"].replace(" ", "").replace("${{matrix.env}}", "dev") == \
+        f"{out_dir}/k8s.json"
+    assert re.search(r"!\s*cancelled\(\)", str(upload.get("if")))
+    name = upload["with"]["name"].replace(" ", "").replace("${{matrix.env}}", "dev")
+    downloads = [s for s in comment_steps if action(s) == "actions/download-artifact"]
+    (k8s_download,) = [s for s in downloads if fnmatch.fnmatchcase(name, s["with"]["pattern"])]
+    post = next(c for s in comment_steps for c in mlops_calls(str(s.get("run", ""))))
+    assert post.split()[-1] == f"{k8s_download['with']['path']}/*", post
+    assert "k8s" in pr["comment"]["needs"]
+    assert "matrix).k8s" in str(pr["comment"]["if"]), "a manifests-only change gets a comment"

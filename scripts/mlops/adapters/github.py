@@ -12,11 +12,12 @@ in so tests run without waiting.
 from __future__ import annotations
 
 import base64
+import json as json_module
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -45,6 +46,35 @@ class GitHubError(MlopsError):
         self.status = status
 
 
+def check_api_url(url: str, source: str = "GITHUB_API_URL") -> str:
+    """The REST API base URL, if it is one: http(s)://host[/path], no query or fragment."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        problem = ("it has no http:// or https:// scheme"
+                   if parts.scheme not in ("http", "https")
+                   else "it has no host" if not parts.hostname
+                   else "it has a query or fragment" if parts.query or parts.fragment
+                   else "")
+    except ValueError as err:
+        problem = str(err) or "it is not a URL"
+    if problem:
+        raise GitHubError(f"{source}={url!r} is not a URL mlops can call",
+                          problem, "unset it (https://api.github.com is the default) or set it "
+                          "to your GitHub Enterprise Server API, e.g. https://HOST/api/v3")
+    return url
+
+
+def _reply_object(data: Any, call: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    """A reply that must be a JSON object with `keys`, else a clear error."""
+    if not isinstance(data, Mapping) or any(k not in data for k in keys):
+        shown = json_module.dumps(data)[:200] if data is not None else "null"
+        raise GitHubError(f"GitHub answered {call} with an unexpected reply: {shown}",
+                          f"a JSON object with {', '.join(keys)} was expected",
+                          "check GITHUB_API_URL points at the GitHub REST API")
+    return data
+
+
 @dataclass(frozen=True)
 class Comment:
     id: int
@@ -52,9 +82,15 @@ class Comment:
     html_url: str = ""
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Comment:
-        return cls(id=int(data["id"]), body=str(data.get("body") or ""),
-                   html_url=str(data.get("html_url") or ""))
+    def from_api(cls, data: Any, call: str = "a comment request") -> Comment:
+        obj = _reply_object(data, call, ("id",))
+        try:
+            return cls(id=int(obj["id"]), body=str(obj.get("body") or ""),
+                       html_url=str(obj.get("html_url") or ""))
+        except (TypeError, ValueError) as err:
+            raise GitHubError(f"GitHub answered {call} with a comment id {obj['id']!r}",
+                              str(err), "check GITHUB_API_URL points at the GitHub REST API"
+                              ) from err
 
 
 @dataclass(frozen=True)
@@ -247,7 +283,11 @@ class GitHub:
             try:
                 resp = self.session.request(method, url, headers=self._headers, json=json,
                                             params=params, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as err:
+            except requests.exceptions.InvalidURL as err:  # and MissingSchema, InvalidSchema
+                raise GitHubError(f"cannot call the GitHub API at {self.base_url}", str(err),
+                                  "check GITHUB_API_URL (e.g. https://api.github.com)") from err
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as err:
                 if attempt == self.max_attempts:
                     raise GitHubError(
                         f"could not reach the GitHub API at {self.base_url} for "
@@ -257,6 +297,10 @@ class GitHub:
                     ) from err
                 self.sleep(self._backoff(attempt))
                 continue
+            except requests.RequestException as err:  # e.g. too many redirects: not transient
+                raise GitHubError(f"the request {method} {shown} to {self.base_url} failed",
+                                  f"{type(err).__name__}: {err}",
+                                  "check GITHUB_API_URL and the runner's network") from err
             if resp.status_code < 400:
                 return resp
             if resp.status_code == 404 and missing_ok:
@@ -276,7 +320,23 @@ class GitHub:
     def _json(self, method: str, path: str, *, need: str, json: Any = None) -> Any:
         resp = self.request(method, path, need=need, json=json)
         assert resp is not None
-        return resp.json()
+        return self._decode(resp, f"{method} {path}")
+
+    @staticmethod
+    def _decode(resp: requests.Response, call: str) -> Any:
+        """The JSON of a successful reply; a proxy's HTML page or an empty body is an error
+        that names what came back instead."""
+        try:
+            return resp.json()
+        except ValueError as err:  # requests' JSONDecodeError, also for a non-UTF-8 body
+            kind = resp.headers.get("Content-Type") or "no Content-Type"
+            raise GitHubError(
+                f"GitHub answered {call} with HTTP {resp.status_code} but not JSON ({kind}, "
+                f"{len(resp.content):,} bytes)",
+                "the GitHub REST API always answers with JSON: this URL is something else "
+                "(a web page, a proxy's login or error page)",
+                "check GITHUB_API_URL: https://api.github.com, or https://HOST/api/v3 for "
+                "GitHub Enterprise Server") from err
 
     def paginate(self, path: str, *, need: str) -> Iterator[Any]:
         """Every item of a list endpoint, following Link rel="next" on our host only."""
@@ -285,7 +345,7 @@ class GitHub:
         while next_path:
             resp = self.request("GET", next_path, need=need, params=params)
             assert resp is not None
-            page = resp.json()
+            page = self._decode(resp, f"GET {path}")
             if not isinstance(page, list):
                 raise GitHubError(f"GitHub returned a {type(page).__name__} for GET {path}",
                                   "a list endpoint must return a JSON array",
@@ -304,7 +364,7 @@ class GitHub:
 
     def list_comments(self, repo: str, pr: int) -> list[Comment]:
         path = f"{self._repo(repo)}/issues/{pr}/comments"
-        return [Comment.from_api(c) for c in self.paginate(path, need=NEED_READ)]
+        return [Comment.from_api(c, f"GET {path}") for c in self.paginate(path, need=NEED_READ)]
 
     def create_comment(self, repo: str, pr: int, body: str) -> Comment:
         return Comment.from_api(self._json("POST", f"{self._repo(repo)}/issues/{pr}/comments",
@@ -358,7 +418,8 @@ class GitHub:
 
     def issue_labels(self, repo: str, pr: int) -> list[str]:
         path = f"{self._repo(repo)}/issues/{pr}/labels"
-        return [str(label["name"]) for label in self.paginate(path, need=NEED_READ)]
+        return [str(_reply_object(label, f"GET {path}", ("name",))["name"])
+                for label in self.paginate(path, need=NEED_READ)]
 
     def ensure_label(self, repo: str, name: str, color: str, description: str) -> None:
         path = f"{self._repo(repo)}/labels/{quote(name, safe='')}"

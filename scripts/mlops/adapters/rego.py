@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,17 +98,33 @@ def evaluate(
 
     Returns the query's value (JSON-decoded), or None when it is undefined.
     """
+    return evaluate_each(policies, data, [document], query)[0]
+
+
+def evaluate_each(
+    policies: PolicySet, data: Mapping[str, Any], documents: Sequence[Any],
+    query: str = "data.main.deny",
+) -> list[Any]:
+    """`evaluate` for each document in turn, with one interpreter (the policies and data
+    are loaded once): conftest's per-document convention, for many rendered objects."""
     interpreter = regopy.Interpreter()
     printed: list[str] = []
+    results: list[Any] = []
     try:
         with _stdout_to(printed):  # rego-cpp prints its diagnostics on fd 1
             for name, source in policies.modules.items():
                 interpreter.add_module(name, source)
             interpreter.add_data_json(json.dumps(dict(data)))
-            interpreter.set_input_term(json.dumps(document))
-            output = interpreter.query(f"result := {query}")
-            ok = output.ok()
-            text = str(output)
+            for document in documents:
+                interpreter.set_input_term(json.dumps(document))
+                output = interpreter.query(f"result := {query}")
+                if not output.ok():
+                    raise RegoError(
+                        "the Rego policies could not be evaluated",
+                        _summary("".join(printed) or str(output)),
+                        "fix the .rego file named above (see docs/policy.md)",
+                    )
+                results.append(_result(str(output)))
     except (regopy.RegoError, ValueError) as err:
         raise RegoError(
             "the Rego policies could not be evaluated",
@@ -116,12 +132,11 @@ def evaluate(
             "fix the .rego file named above (rego.v1 syntax, package main; "
             "see docs/policy.md for rego-cpp limits)",
         ) from err
-    if not ok:
-        raise RegoError(
-            "the Rego policies could not be evaluated",
-            _summary("".join(printed) or text),
-            "fix the .rego file named above (see docs/policy.md)",
-        )
+    return results
+
+
+def _result(text: str) -> Any:
+    """The `result` binding of a query's output, or None when it is undefined."""
     if text in ("", "undefined"):
         return None
     try:

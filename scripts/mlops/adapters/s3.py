@@ -53,6 +53,24 @@ class S3:
         return RemoteObject(hashlib.sha256(body).hexdigest(),
                             {k.lower(): v for k, v in response.get("Metadata", {}).items()})
 
+    def read(self, bucket: str, key: str) -> bytes:
+        """The object's bytes (MlopsError when it is missing or cannot be read)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as err:
+            if _code(err) in ("404", "NoSuchKey", "NotFound"):
+                raise MlopsError(f"s3://{bucket}/{key} does not exist",
+                                 "nothing was published at that key",
+                                 "check the URI `mlops artifact push` printed") from err
+            raise MlopsError(f"could not read s3://{bucket}/{key}", str(err),
+                             "check the credentials may s3:GetObject there") from err
+        except BotoCoreError as err:
+            raise MlopsError(f"could not read s3://{bucket}/{key}", str(err),
+                             "check AWS credentials and AWS_ENDPOINT_URL "
+                             "(`mlops cloud up` for the embedded AWS)") from err
+
     def put_new(self, bucket: str, key: str, body: bytes, *, content_type: str,
                 metadata: Mapping[str, str] | None = None) -> bool:
         """Create the object only if the key is free (If-None-Match: *). False when
@@ -69,7 +87,7 @@ class S3:
                              "check the credentials may s3:PutObject there") from err
         return True
 
-    def read(self, bucket: str, key: str) -> bytes | None:
+    def get(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when there is no object."""
         from botocore.exceptions import BotoCoreError, ClientError
 

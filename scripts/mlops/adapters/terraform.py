@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,45 @@ class Result:
     stderr: str
 
 
+VERSION_CACHE = "terraform-version.json"
+
+
+def _version(binary: str, env: Mapping[str, str], cache: Path) -> tuple[int, int, int]:
+    """`terraform version -json` of `binary`, remembered for that very file (path, size,
+    modification time): starting Terraform just to ask costs every command ~70 ms."""
+    try:
+        real = Path(binary).resolve()
+        info = real.stat()
+        key = f"{real}:{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        key = ""
+    try:
+        data = json.loads(cache.read_text())
+        found = tuple(int(n) for n in data["version"])
+        if key and data.get("key") == key and len(found) == 3:
+            return found[0], found[1], found[2]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    out = subprocess.run(
+        [binary, "version", "-json"], capture_output=True, text=True, check=False,
+        env={**env, "TF_CLI_CONFIG_FILE": "/dev/null"},
+    )
+    try:
+        version = toolchain.parse_version(out.stdout)
+    except (ValueError, json.JSONDecodeError) as err:
+        raise MlopsError(f"could not read the version of {binary}", str(err),
+                         "check that TERRAFORM points at a terraform binary") from err
+    if key:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "version": list(version)}))
+            tmp.replace(cache)
+        except OSError:
+            pass  # a cache: the next command asks again
+    return version
+
+
 def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     """Check the toolchain and write mlops' own Terraform CLI config.
 
@@ -42,15 +82,7 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
             "install it from https://developer.hashicorp.com/terraform/install "
             "or set TERRAFORM to its path",
         )
-    out = subprocess.run(
-        [binary, "version", "-json"], capture_output=True, text=True, check=False,
-        env={**env, "TF_CLI_CONFIG_FILE": "/dev/null"},
-    )
-    try:
-        version = toolchain.parse_version(out.stdout)
-    except (ValueError, json.JSONDecodeError) as err:
-        raise MlopsError(f"could not read the version of {binary}", str(err),
-                         "check that TERRAFORM points at a terraform binary") from err
+    version = _version(binary, env, settings.state_dir / VERSION_CACHE)
     if not toolchain.version_ok(version):
         raise MlopsError(
             f"terraform {'.'.join(map(str, version))} at {binary} is too old",
@@ -82,7 +114,9 @@ class Terraform:
     workdir: Path
     env: Mapping[str, str]
     label: str = ""
-    out: TextIO = field(default=sys.stderr)
+    # Where streamed output goes: sys.stderr as it is when this Terraform is made (so a
+    # redirected stderr, e.g. the demo's step log, gets it).
+    out: TextIO = field(default_factory=lambda: sys.stderr)
     # Applied to every line echoed and to error text: sensitive values never reach a log.
     mask: Callable[[str], str] = field(default=lambda text: text)
 
@@ -142,7 +176,8 @@ class Terraform:
 
     def _init_stamp(self, args: Sequence[str]) -> str:
         """A hash of everything an init depends on: its arguments, the CLI config, the
-        binary, the endpoint, the lock file, and the .tf files of the root and of every
+        binary, the endpoint, the dependency lock file (.terraform.lock.hcl: a changed
+        provider hash or version must re-init), and the .tf files of the root and of every
         module the last init installed (.terraform/modules/modules.json)."""
         digest = hashlib.sha256()
         cli_config = Path(self.env.get("TF_CLI_CONFIG_FILE", "/nonexistent"))
@@ -155,6 +190,8 @@ class Terraform:
             for module in json.loads(manifest.read_text()).get("Modules", []):
                 if module.get("Dir"):
                     dirs.append((self.workdir / module["Dir"]).resolve())
+        lock = self.workdir / ".terraform.lock.hcl"
+        digest.update(b"lock\0" + (lock.read_bytes() if lock.is_file() else b"(none)") + b"\0")
         for directory in sorted(set(dirs)):
             for path in sorted(directory.glob("*.tf*")):
                 if path.is_file() and not path.name.endswith(".tfstate"):

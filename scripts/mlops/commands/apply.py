@@ -1,25 +1,30 @@
 """`mlops apply --env ENV [--plan DIR]`: apply an env root.
 
 With --plan, applies exactly the saved plan in DIR (what was reviewed). Without it,
-plans first (printing the plan) and applies that saved plan.
+plans first (printing the plan) and applies that saved plan. Either way the log is masked
+with the plan's sensitive values, as the plan output is: Terraform prints them in clear
+when they flow into attributes the provider does not mark (e.g. `terraform_data.output`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
-from mlops.commands.plan import default_out, init_env, plan_env
+from mlops import argtypes, context, ui
+from mlops.adapters.terraform import Result
+from mlops.commands.plan import base_masker, default_out, init_env, plan_env
+from mlops.core import masking
 from mlops.errors import MlopsError
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("apply", help="apply an env root")
-    parser.add_argument("--env", required=True,
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
                         help="env root to apply (a name from `mlops env list`)")
     parser.add_argument("--plan", type=Path, help="plan directory from `mlops plan` to apply")
     parser.set_defaults(func=run)
@@ -38,6 +43,22 @@ def check_plan_env(plan_dir: Path, env_name: str) -> None:
                          f"pass the plan directory of {env_name}, or --env {planned}")
 
 
+def apply_saved(ctx: context.Context, env_name: str, plan_file: Path, *,
+                plan: Mapping[str, Any] | None = None, what: str = "apply") -> Result:
+    """Apply exactly the saved plan `plan_file`, its log masked with the values the plan
+    marks sensitive. `plan` is its `terraform show -json` when the caller has it; else it
+    is read from the plan file itself (never from a plan.json beside it, which could be
+    another plan's)."""
+    tf = init_env(ctx, env_name)
+    if plan is None:
+        with ui.stage(f"{env_name}: terraform show -json (the plan's sensitive values)"):
+            plan = tf.show_json(plan_file)
+    masker = base_masker(ctx).with_literals(masking.sensitive_strings(plan))
+    tf = dataclasses.replace(tf, mask=masker.mask)
+    with ui.stage(f"{env_name}: terraform {what}"):
+        return tf.apply(plan_file)
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx = context.load(env)
     if args.plan is not None:
@@ -47,16 +68,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              "--plan takes a directory written by `mlops plan`",
                              f"run `mlops plan --env {args.env} --out {args.plan}` first")
         check_plan_env(args.plan, args.env)
-        tf = init_env(ctx, args.env)
-    else:
-        out = default_out(ctx, args.env)
-        result = plan_env(ctx, args.env, out)
-        print((out / "plan.txt").read_text())
-        if not result.changes:
-            ui.step(f"{args.env}: no changes, nothing to apply")
-            return 0
-        plan_file = out / "plan.tfplan"
-        tf = init_env(ctx, args.env)
-    with ui.stage(f"{args.env}: terraform apply"):
-        tf.apply(plan_file)
+        apply_saved(ctx, args.env, plan_file)
+        return 0
+    out = default_out(ctx, args.env)
+    result = plan_env(ctx, args.env, out)
+    print((out / "plan.txt").read_text())
+    if not result.changes:
+        ui.step(f"{args.env}: no changes, nothing to apply")
+        return 0
+    apply_saved(ctx, args.env, out / "plan.tfplan",
+                plan=json.loads((out / "plan.json").read_text()))
     return 0

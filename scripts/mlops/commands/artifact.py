@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.core import model as spec
 from mlops.errors import MlopsError
 
@@ -39,7 +39,8 @@ def register(sub: Any) -> None:
         description="Content-addressed, immutable upload of a trained model; prints its "
                     "S3 URI.")
     push.add_argument("dir", type=Path, metavar="DIR", help="directory written by mlops train")
-    push.add_argument("--env", required=True, help="env whose artifact bucket receives it")
+    push.add_argument("--env", required=True, type=argtypes.env_name,
+                      help="env whose artifact bucket receives it")
     push.add_argument("--bucket", default=None,
                       help="bucket name (default: the env root's artifact_bucket output)")
     push.set_defaults(func=run_push)

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlops import context, ui
 from mlops.core import bootstrap
+from mlops.errors import MlopsError
 
 
 def register(sub: Any) -> None:
@@ -19,7 +20,8 @@ def register(sub: Any) -> None:
         "bootstrap", help="apply bootstrap/ in the credentials' account (state bucket, OIDC "
         "provider, roles of the envs that live there)")
     parser.add_argument("--destroy", action="store_true",
-                        help="destroy what bootstrap created (the embedded cloud demo only)")
+                        help="destroy what bootstrap created (refused unless AWS_ENDPOINT_URL "
+                             "is the embedded AWS)")
     parser.set_defaults(func=run)
 
 
@@ -68,8 +70,26 @@ def apply_bootstrap(ctx: context.Context, *, destroy: bool = False) -> dict[str,
     return tf.output_values()
 
 
+def refuse_real_destroy(ctx: context.Context) -> None:
+    """bootstrap/ holds every env's state bucket and the roles CI assumes: on a real
+    account, losing it strands every env's state. Only a throwaway embedded AWS may."""
+    if ctx.local_cloud:
+        return
+    where = ctx.env.get("AWS_ENDPOINT_URL") or "the AWS account of your credentials"
+    raise MlopsError(
+        f"refusing to destroy bootstrap/ on {where}",
+        "`mlops bootstrap --destroy` is for the embedded AWS only: bootstrap/ holds the state "
+        "bucket of every env and the roles CI assumes; nothing was changed",
+        "to retire a real account, destroy every env first, then run "
+        "`terraform -chdir=bootstrap destroy` yourself, deliberately",
+    )
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    outputs = apply_bootstrap(context.load(env), destroy=args.destroy)
+    ctx = context.load(env)
+    if args.destroy:
+        refuse_real_destroy(ctx)
+    outputs = apply_bootstrap(ctx, destroy=args.destroy)
     for name, value in outputs.items():
         ui.info(f"{name} = {value}")
     return 0

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters.cloudwatch import Alarms
 from mlops.adapters.s3 import S3
 from mlops.adapters.sagemaker import EndpointBusy, Endpoints, EndpointView
@@ -91,7 +91,8 @@ def register(sub: Any) -> None:
     promote = verbs.add_parser("promote", help="shift traffic to the canary step by step",
                                description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    promote.add_argument("--env", required=True, help="the env whose canary is promoted")
+    promote.add_argument("--env", required=True, type=argtypes.env_name,
+                         help="the env whose canary is promoted")
     promote.add_argument("--steps", default=",".join(f"{s:g}" for s in canary.DEFAULT_STEPS),
                          help="the canary's share at each step, percent (default 10,25,50,100)")
     promote.add_argument("--bake", type=float, default=None, metavar="S",
@@ -109,7 +110,8 @@ def register(sub: Any) -> None:
     promote.set_defaults(func=run_promote)
 
     abort = verbs.add_parser("abort", help="put 100%% of the traffic back on stable now")
-    abort.add_argument("--env", required=True, help="the env whose canary is aborted")
+    abort.add_argument("--env", required=True, type=argtypes.env_name,
+                       help="the env whose canary is aborted")
     abort.add_argument("--update-timeout", type=float, default=DEFAULT_UPDATE_TIMEOUT,
                        metavar="S", help="longest wait for the endpoint (default "
                                          f"{DEFAULT_UPDATE_TIMEOUT:g})")
@@ -137,7 +139,7 @@ class Store:
 
     def read(self) -> Record | None:
         key = canary.record_key(self.env)
-        body = self.s3.read(self.bucket, key)
+        body = self.s3.get(self.bucket, key)
         if body is None:
             return None
         try:
@@ -153,7 +155,7 @@ class Store:
         """Who asked to abort the release serving `config`, and when ("" if nobody)."""
         import json
 
-        body = self.s3.read(self.bucket, canary.abort_key(self.env))
+        body = self.s3.get(self.bucket, canary.abort_key(self.env))
         try:
             data = json.loads(body) if body else {}
         except ValueError:

@@ -2,6 +2,8 @@
 
 A plan directory (written by `mlops plan --out DIR`) holds summary.json, plan.json, plan.txt,
 for a failed plan error.txt, and once the gate ran (`mlops policy check`) policy.json.
+A directory may also (or only) hold k8s.json, the env's rendered-manifest diff written by
+`mlops k8s diff --out DIR`: it becomes the env's Kubernetes section.
 This command reads them, asks core.comment for the body, and, for `post`, writes it to
 the step summary, the PR comment and the PR's label.
 """
@@ -13,13 +15,11 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mlops import context
+from mlops import argtypes, context
+from mlops.adapters.prices import load_prices
 from mlops.core import comment, cost, masking, plansummary
 from mlops.core.config import ProjectConfig
 from mlops.core.masking import Masker
@@ -41,22 +41,14 @@ def register(subparsers: Any) -> None:
 
     post = sub.add_parser("post", help="create or update the sticky comment and labels")
     post.add_argument("--repo", required=True, help="OWNER/NAME")
-    post.add_argument("--pr", required=True, type=int, help="pull request number")
+    post.add_argument("--pr", required=True, type=argtypes.positive_int,
+                      help="pull request number")
     post.add_argument("--no-labels", action="store_true", help="leave the PR's labels alone")
     post.add_argument("plan_dirs", nargs="+", type=Path, metavar="PLAN_DIR")
     post.set_defaults(func=cmd_post)
 
 
 # ---------------------------------------------------------------- reading (I/O)
-
-
-def load_prices() -> cost.PriceTable:
-    text = resources.files("mlops").joinpath("data/prices.yaml").read_text(encoding="utf-8")
-    try:
-        return cost.parse_prices(yaml.safe_load(text))
-    except ValueError as err:
-        raise MlopsError("the packaged price table mlops/data/prices.yaml is invalid", str(err),
-                         "fix scripts/mlops/data/prices.yaml") from err
 
 
 def load_project_config(env: Mapping[str, str]) -> ProjectConfig:
@@ -68,8 +60,8 @@ def load_project_config(env: Mapping[str, str]) -> ProjectConfig:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise MlopsError(f"{path} is not valid JSON", str(err),
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise MlopsError(f"{path} is not a readable UTF-8 JSON file", str(err)[:300],
                          "re-run `mlops plan` to write the plan directory again") from err
 
 
@@ -134,28 +126,52 @@ def read_policy(path: Path, masker: Masker) -> tuple[comment.PolicyFinding, ...]
                  for v in violations if isinstance(v, dict))
 
 
+K8S_DIFF_FILE = "k8s.json"  # written by `mlops k8s diff --out DIR`
+PLAN_FILES = ("summary.json", "plan.json", "error.txt")
+
+
+def read_manifest_diff(path: Path) -> comment.ManifestDiffInput:
+    """An env's Kubernetes section from k8s.json (`mlops k8s diff`)."""
+    data = _read_json(path)
+    if not (isinstance(data, dict) and data.get("v") == 1 and isinstance(data.get("env"), str)
+            and isinstance(data.get("diff"), str)):
+        raise MlopsError(f"{path} is not a manifest diff", "it was not written by "
+                         "`mlops k8s diff` (version 1)", "re-run `mlops k8s diff --out DIR`")
+    return comment.ManifestDiffInput(
+        env=data["env"], diff=data["diff"], added=len(data.get("added") or []),
+        changed=len(data.get("changed") or []), removed=len(data.get("removed") or []),
+        error=str(data.get("error") or "") if data.get("status") == "failed" else "")
+
+
 def build_body(plan_dirs: Sequence[Path], env: Mapping[str, str]) -> tuple[str, list[
         plansummary.PlanSummary]]:
     config = load_project_config(env)
     base = Masker(patterns=masking.compile_patterns(config.mask_patterns))
     prices = load_prices()
     inputs: list[comment.PlanInput] = []
+    manifests: list[comment.ManifestDiffInput] = []
     masker = base
     for directory in plan_dirs:
+        k8s_diff = directory / K8S_DIFF_FILE
+        if k8s_diff.is_file():
+            manifests.append(read_manifest_diff(k8s_diff))
+            if not any((directory / name).is_file() for name in PLAN_FILES):
+                continue  # a Kubernetes-only directory
         plan_input, dir_masker = read_plan_dir(directory, base, prices)
         inputs.append(plan_input)
         masker = masker.with_literals(dir_masker.literals)
-    envs = [p.summary.env for p in inputs]
-    duplicates = sorted({e for e in envs if envs.count(e) > 1})
-    if duplicates:
-        raise MlopsError(f"more than one plan directory for env {', '.join(duplicates)}",
-                         "the comment has one section per environment",
-                         "pass one plan directory per environment")
+    for what, envs in (("plan directory", [p.summary.env for p in inputs]),
+                       ("manifest diff (k8s.json)", [m.env for m in manifests])):
+        duplicates = sorted({e for e in envs if envs.count(e) > 1})
+        if duplicates:
+            raise MlopsError(f"more than one {what} for env {', '.join(duplicates)}",
+                             "the comment has one section per environment",
+                             f"pass one {what} per environment")
     link = comment.run_url(env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
                            env.get("GITHUB_RUN_ID"))
     production = [s.name for s in config.specs if s.tier == "prod"]
     body = comment.render(inputs, order=config.envs, production=production, masker=masker,
-                          run_link=link)
+                          run_link=link, manifests=manifests)
     return body, [p.summary for p in inputs]
 
 
@@ -182,6 +198,9 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                          "posting the plan comment calls the GitHub API, which needs a token",
                          "in the workflow step add env: GITHUB_TOKEN: ${{ github.token }} "
                          "and give the job permissions: pull-requests: write")
+    from mlops.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
+
+    api_url = check_api_url(env.get("GITHUB_API_URL") or DEFAULT_API_URL)
     body, summaries = build_body(args.plan_dirs, env)
 
     step_summary = env.get("GITHUB_STEP_SUMMARY")
@@ -191,10 +210,8 @@ def cmd_post(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     import requests  # here, not at import time: only `post` talks to GitHub
 
-    from mlops.adapters.github import DEFAULT_API_URL, GitHub
-
     with requests.Session() as session:
-        github = GitHub(env.get("GITHUB_API_URL") or DEFAULT_API_URL, token, session)
+        github = GitHub(api_url, token, session)
         result = github.upsert_sticky(args.repo, args.pr, body, comment.is_plan_comment)
         print(f"{result.action} plan comment {result.comment_id} on {args.repo}#{args.pr}"
               + (f" {result.url}" if result.url else "")

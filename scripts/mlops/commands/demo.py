@@ -1,103 +1,243 @@
-"""`mlops demo`: the main job, end to end, on a private embedded cloud.
+"""`mlops demo [--verbose] [--keep]`: the main job, end to end, on a private embedded cloud.
 
-Starts its own embedded AWS on a free port (leaving any `mlops cloud up` server alone),
-applies bootstrap/, plans envs/dev, runs the policy gate and renders the PR comment for
-that real plan, applies it, shows the outputs, re-plans to prove zero drift, then releases
-models through Git (commands/demo_release.py: train v1, v2 and a faulty v3, push them,
-deploy v1, canary v2 to 100 % under traffic, canary v3 rolled back by its alarm, endpoint
-rollback by config swap), destroys everything and stops the cloud. Whatever fails, the
-cloud is stopped, so nothing is left behind: the embedded AWS keeps its state in memory
-only.
+It reads as a story: one line per step with its outcome and duration, and for the key
+results a short excerpt (plan counts, the policy verdict, the head of the PR comment, the
+outputs, zero drift, what was destroyed), then a summary table. Each step's full output
+(Terraform's included) is in `.mlops/demo/<nn>-<step>.log`; a step that fails shows the
+last lines of its log and the log's path. `--verbose` also shows everything as it runs.
+
+The steps: start a private embedded AWS on a free port (leaving any `mlops cloud up`
+server alone), apply bootstrap/, plan envs/dev, run the policy gate and render the PR
+comment for that real plan, apply exactly that plan, read the outputs, re-plan to prove
+zero drift, serve the trained model locally and get a prediction on the SageMaker and the
+OIP v2 routes (`mlops serve`), check every Kubernetes overlay (`mlops k8s check`), release
+models through Git on an embedded GitHub (commands/demo_release.py: train v1, v2 and a
+faulty v3, push them, release v1, canary v2 to 100 % under traffic, canary v3 rolled back
+by its alarm, endpoint rollback by config swap), destroy the env and bootstrap/, and stop
+the cloud. Whatever fails, the cloud is
+stopped, so nothing is left behind: the embedded AWS keeps its state in memory only.
+
+To add a step (later issues: OIDC, guarded apply, canary, ...): a function of the Demo
+returning its excerpt, and a Step in `Demo.steps`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from mlops import cli, context, ui
+from mlops import context
+from mlops.commands.apply import apply_saved
 from mlops.commands.bootstrap import apply_bootstrap
-from mlops.commands.plan import default_out, init_env, plan_env
+from mlops.commands.comment import build_body
+from mlops.commands.demo_release import ReleaseStory
+from mlops.commands.destroy import destroy_env
+from mlops.commands.k8s import demo_check
+from mlops.commands.plan import PlanOutput, default_out, init_env, plan_env
+from mlops.commands.serve import demo_serve
+from mlops.core import comment, plansummary
 from mlops.errors import MlopsError
 from mlops.localcloud import control
+from mlops.runner import Excerpt, Step, StepRunner
 from mlops.settings import Settings
 
 DEMO_ENV = "dev"
+MAX_OUTPUTS = 4
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "demo", help="bootstrap, plan, apply, zero-drift check and destroy on the embedded AWS")
+        "demo", help="bootstrap, plan, apply, zero-drift check, model release and canary, "
+                     "destroy: on the embedded AWS")
     parser.add_argument("--keep", action="store_true",
                         help="leave the env applied and the cloud running at the end")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show every step's full output (Terraform's too) as it runs")
     parser.set_defaults(func=run)
+
+
+def shown(path: Path) -> str:
+    """`path` as the user sees it: relative to the current directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _summary(directory: Path) -> plansummary.PlanSummary:
+    return plansummary.PlanSummary.from_dict(
+        json.loads((directory / "summary.json").read_text()))
+
+
+@dataclass
+class Demo:
+    """The story's state, filled in as the steps run."""
+
+    env: Mapping[str, str]
+    settings: Settings
+    keep: bool = False
+    cloud: control.CloudPaths = field(init=False)
+    ctx: context.Context | None = None
+    info: control.CloudInfo | None = None
+    plan: PlanOutput | None = None
+    release: ReleaseStory | None = None
+
+    def __post_init__(self) -> None:
+        self.cloud = control.CloudPaths(self.settings.state_dir / "demo-cloud")
+
+    @property
+    def context(self) -> context.Context:
+        if self.ctx is None:
+            raise MlopsError("the embedded AWS did not start", "see the first step's log",
+                             "fix what it says, then run `mlops demo` again")
+        return self.ctx
+
+    def steps(self) -> list[Step]:
+        story = [
+            Step("start a private embedded AWS", self.start_cloud),
+            Step("bootstrap/ (state bucket, OIDC, roles)", self.bootstrap),
+            Step(f"plan {DEMO_ENV}, as for a pull request", self.plan_env),
+            Step("policy gate", self.policy),
+            Step("PR comment", self.comment),
+            Step("apply the reviewed plan", self.apply),
+            Step("outputs", self.outputs),
+            Step("re-plan: zero drift", self.replan),
+            Step("serve the model locally", self.serve),
+            Step("k8s check: every overlay", self.k8s_check),
+            *(Step(title, self._release_step(name)) for title, name in ReleaseStory.STEPS),
+        ]
+        if not self.keep:
+            story += [Step(f"destroy {DEMO_ENV}", self.destroy),
+                      Step("destroy bootstrap/", self.destroy_bootstrap),
+                      Step("stop the embedded AWS", self.stop_cloud, always=True)]
+        return story
+
+    # ------------------------------------------------------------------ the steps
+
+    def start_cloud(self) -> Excerpt:
+        info = control.start(self.cloud, control.free_port(), self.env, notify=print)
+        self.info = info
+        self.ctx = context.load({**self.env, **control.client_env(info)})
+        return f"{info.endpoint} (state in memory: gone when it stops)"
+
+    def bootstrap(self) -> Excerpt:
+        outputs = apply_bootstrap(self.context)
+        return f"state bucket {outputs.get('state_bucket', '?')}"
+
+    def plan_env(self) -> Excerpt:
+        out = default_out(self.context, DEMO_ENV)
+        self.plan = plan_env(self.context, DEMO_ENV, out)
+        print((out / "plan.txt").read_text())
+        summary = _summary(out)
+        return [comment.counts_text(summary), f"plan directory: {shown(out)}"]
+
+    def policy(self) -> Excerpt:
+        from mlops.cli import main  # the real command, in-process: its output is logged
+
+        directory = self._plan_dir()
+        code = main(["policy", "check", "--env", DEMO_ENV, str(directory)], self.context.env)
+        result = json.loads((directory / "policy.json").read_text()) \
+            if (directory / "policy.json").is_file() else {}
+        violations = result.get("violations") or []
+        if code != 0:
+            raise MlopsError(f"the {DEMO_ENV} plan violates {len(violations)} policies",
+                             "see the violations in this step's log",
+                             "fix the module or the tfvars; policies are in policies/")
+        return "passed: no violations"
+
+    def comment(self) -> Excerpt:
+        body, _ = build_body([self._plan_dir()], self.context.env)
+        path = self.context.settings.state_dir / "demo" / "comment.md"
+        path.write_text(body)
+        print(body)
+        head = [line for line in body.splitlines()
+                if line.strip() and not line.startswith("<!--")][:3]
+        return [*head, f"(the whole comment: {shown(path)})"]
+
+    def apply(self) -> Excerpt:
+        directory = self._plan_dir()
+        result = apply_saved(self.context, DEMO_ENV, directory / "plan.tfplan",
+                             plan=json.loads((directory / "plan.json").read_text()))
+        done = [line for line in result.stdout.splitlines() if "Apply complete!" in line]
+        return done[-1:] or "applied"
+
+    def outputs(self) -> Excerpt:
+        values = init_env(self.context, DEMO_ENV).output_values()
+        print(json.dumps(values, indent=2))
+        lines = [f"{name} = {json.dumps(value) if not isinstance(value, str) else value}"
+                 for name, value in sorted(values.items())]
+        if len(lines) > MAX_OUTPUTS:
+            lines = [*lines[: MAX_OUTPUTS - 1], f"… and {len(lines) - MAX_OUTPUTS + 1} more"]
+        return lines or "(no outputs)"
+
+    def replan(self) -> Excerpt:
+        out = default_out(self.context, DEMO_ENV) / "replan"
+        second = plan_env(self.context, DEMO_ENV, out)
+        print((out / "plan.txt").read_text())
+        if second.changes:
+            raise MlopsError(f"{DEMO_ENV} drifted right after apply",
+                             f"a second plan should show no changes (zero drift): "
+                             f"{comment.counts_text(_summary(out))}",
+                             f"the plan in {out / 'plan.txt'} shows what differs; fix the "
+                             "module or the embedded AWS")
+        return "no changes: the applied infrastructure matches the code"
+
+    def serve(self) -> Excerpt:
+        return demo_serve(self.settings, self.env)
+
+    def k8s_check(self) -> Excerpt:
+        return demo_check(self.settings, self.env)
+
+    def destroy(self) -> Excerpt:
+        planned = destroy_env(self.context, DEMO_ENV)
+        summary = _summary(planned.directory)
+        return f"destroyed {summary.counts.destroy} resources (plan: {shown(planned.directory)})"
+
+    def destroy_bootstrap(self) -> Excerpt:
+        apply_bootstrap(self.context, destroy=True)
+        return "state bucket, OIDC provider and roles destroyed"
+
+    def _release_step(self, name: str) -> Callable[[], Excerpt]:
+        """A step of the release story (commands/demo_release.py), opened on first use:
+        it needs the cloud the first step starts."""
+        def step() -> Excerpt:
+            if self.release is None:
+                self.release = ReleaseStory(self.context.env, self.settings).open()
+            result: Excerpt = getattr(self.release, name)()
+            return result
+        return step
+
+    def stop_cloud(self) -> Excerpt:
+        if self.release is not None:
+            self.release.close()
+        stopped = control.stop(self.cloud, notify=print)
+        return f"stopped (pid {stopped.pid})" if stopped else "was not running"
+
+    def _plan_dir(self) -> Path:
+        if self.plan is None:
+            raise MlopsError("there is no plan", "the plan step did not run",
+                             "run `mlops demo` again")
+        return self.plan.directory
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.from_env(env)
-    paths = control.CloudPaths(settings.state_dir / "demo-cloud")
-    ui.step("demo: starting a private embedded AWS")
-    info = control.start(paths, control.free_port(), env, notify=ui.info)
-    ui.info(f"embedded AWS at {info.endpoint} (state in memory; gone when stopped)")
-    try:
-        story(context.load({**env, **control.client_env(info)}), keep=args.keep)
-    finally:
-        if not args.keep:
-            ui.step("demo: stopping the embedded AWS")
-            control.stop(paths, notify=ui.info)
-    ui.step("demo: finished")
-    return 0
-
-
-def story(ctx: context.Context, *, keep: bool) -> None:
-    outputs = apply_bootstrap(ctx)
-    ui.info(f"state bucket: {outputs['state_bucket']}")
-
-    first = plan_env(ctx, DEMO_ENV, default_out(ctx, DEMO_ENV))
-    ui.step(f"demo: plan of {DEMO_ENV} ({first.directory})")
-    print((first.directory / "plan.txt").read_text())
-
-    # What a pull request gets: the policy gate, then the one sticky comment.
-    ui.step(f"demo: policy gate on the {DEMO_ENV} plan")
-    if cli.main(["policy", "check", "--env", DEMO_ENV, str(first.directory)], ctx.env) != 0:
-        raise MlopsError(f"the {DEMO_ENV} plan violates policy", "see the violations above",
-                         "fix the module or the tfvars; policies are in policies/")
-    ui.step("demo: the PR comment for this plan (`mlops comment render`)")
-    cli.main(["comment", "render", str(first.directory)], ctx.env)
-    print()
-
-    tf = init_env(ctx, DEMO_ENV)
-    with ui.stage(f"demo: applying {DEMO_ENV}"):
-        tf.apply(first.directory / "plan.tfplan")
-    ui.step(f"demo: outputs of {DEMO_ENV}")
-    print(json.dumps(tf.output_values(), indent=2))
-
-    second = plan_env(ctx, DEMO_ENV, default_out(ctx, DEMO_ENV) / "replan")
-    if second.changes:
-        print((second.directory / "plan.txt").read_text())
-        raise MlopsError(f"{DEMO_ENV} drifted right after apply",
-                         "a second plan should show no changes (zero drift)",
-                         "the plan above shows what differs; fix the module or the cloud")
-    ui.step(f"demo: re-plan of {DEMO_ENV} shows no changes (zero drift)")
-    release_story(ctx)
-    if keep:
-        return
-    with ui.stage(f"demo: destroying {DEMO_ENV}"):
-        tf.destroy()
-    apply_bootstrap(ctx, destroy=True)
-
-
-def release_story(ctx: context.Context) -> None:
-    """Issue 9: train, push, release v1, canary v2 to 100 %, canary v3 rolled back by its
-    alarm, endpoint rollback (commands/demo_release.py), one short block per step."""
-    from mlops.commands.demo_release import ReleaseStory
-
-    story = ReleaseStory(ctx.env, ctx.settings)
-    with story.opened():
-        for title, step in story.steps():
-            with ui.stage(f"demo: {title}"):
-                excerpt = step()
-            for line in [excerpt] if isinstance(excerpt, str) else excerpt:
-                ui.info(line)
+    demo = Demo(env, settings, keep=args.keep)
+    log_dir = settings.state_dir / "demo"
+    runner = StepRunner(log_dir, verbose=args.verbose, shown_dir=shown(log_dir))
+    runner.console.write(f"mlops demo: plan, review, apply, check, release models to and "
+                         f"destroy {DEMO_ENV} on a private embedded AWS (full logs: "
+                         f"{shown(log_dir)}/)\n")
+    results = runner.run(demo.steps())
+    runner.summary(results)
+    if args.keep and demo.info is not None:
+        runner.console.write(
+            f"kept: {DEMO_ENV} applied on the demo's embedded AWS at {demo.info.endpoint} "
+            f"(pid {demo.info.pid}); use it with `export "
+            f"AWS_ENDPOINT_URL={demo.info.endpoint} AWS_ACCESS_KEY_ID=test "
+            f"AWS_SECRET_ACCESS_KEY=test`, stop it with `kill {demo.info.pid}`\n")
+    return 1 if any(r.outcome == "failed" for r in results) else 0

@@ -15,9 +15,10 @@ never written to; merging a pull request is simulated by committing its file on 
   rollback   `mlops endpoint rollback`: the endpoint swapped to the previous release's
              EndpointConfig, its model answers; the swap recorded (the same PR)
 
-Each step runs the real CLI in-process and returns the lines that tell the story. The
-commands' own progress (Terraform's, the promotion's) goes to stderr as they run.
-`mlops demo` calls `ReleaseStory.steps()` between its zero-drift check and its destroy.
+Each step runs the real CLI in-process and returns a few lines that tell the story; the
+commands' own output (Terraform's, the promotion's progress) goes to the step's log.
+`mlops demo` runs `ReleaseStory.STEPS` after its checks and before its destroy
+(`open()` on the first, `close()` when it stops the cloud).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mlops import cli
 from mlops.errors import MlopsError
@@ -67,11 +68,20 @@ class ReleaseStory:
     tmp: Path = field(init=False)
     uris: dict[str, str] = field(default_factory=dict)
     shas: dict[str, str] = field(default_factory=dict)
+    opened_at: bool = False
 
     # ------------------------------------------------------------------ plumbing
 
-    @contextmanager
-    def opened(self) -> Iterator[ReleaseStory]:
+    STEPS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("train v1, v2 and a faulty v3", "train"),
+        ("push them to dev's artifact bucket", "push"),
+        ("release v1: PR, merge, apply", "deploy_v1"),
+        ("canary v2 to 100% under traffic", "canary_v2"),
+        ("canary v3: rolled back by its 5xx alarm", "canary_v3"),
+        ("endpoint rollback by config swap", "rollback"),
+    )
+
+    def open(self) -> ReleaseStory:
         """A scratch git copy of the project, served by an embedded GitHub."""
         self.tmp = Path(tempfile.mkdtemp(prefix="mlops-demo-release-"))
         self.root = self.tmp / "repo"
@@ -89,11 +99,22 @@ class ReleaseStory:
                     "TF_PLUGIN_CACHE_DIR": str(self.settings.plugin_cache),
                     **{k: github[k] for k in ("GITHUB_API_URL", "GITHUB_TOKEN",
                                               "GITHUB_REPOSITORY")}}
+        self.opened_at = True
+        return self
+
+    def close(self) -> None:
+        if self.opened_at:
+            self.hub.stop()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.opened_at = False
+
+    @contextmanager
+    def opened(self) -> Iterator[ReleaseStory]:
+        self.open()
         try:
             yield self
         finally:
-            self.hub.stop()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.close()
 
     def _git(self, *args: str) -> str:
         out = subprocess.run(["git", "-C", str(self.root), "-c", "user.name=mlops demo", "-c",
@@ -120,7 +141,7 @@ class ReleaseStory:
         return Ran(code, out.getvalue())
 
     def merge(self, url: str) -> str:
-        """Merge the pull request at `url`: its tfvars committed on main. Returns a line."""
+        """Merge the pull request at `url`: its tfvars committed on main. Returns `#N`."""
         match = PR_NUMBER.search(url.strip())
         if match is None:
             raise MlopsError(f"expected a pull request URL, got {url!r}", "", "")
@@ -132,15 +153,16 @@ class ReleaseStory:
         (self.root / TFVARS).write_text(text)
         sha = self._commit(f"Merge pull request #{number}: {pull.title}")
         self.hub.merge_pull(REPO, number, sha)
-        return f"PR #{number} merged: {pull.title}"
+        print(f"merged pull request #{number}: {pull.title}")
+        return f"#{number}"
 
-    def release(self, name: str, *extra: str) -> list[str]:
+    def release(self, name: str, *extra: str) -> str:
+        """`mlops release` of a model, its pull request merged; the PR's `#N`."""
         url = self.mlops("release", "--env", ENV, "--model", self.uris[name], *extra).stdout
-        return [f"release PR opened: {url.strip()}", self.merge(url)]
+        return self.merge(url)
 
-    def apply(self) -> str:
+    def apply(self) -> None:
         self.mlops("apply", "--env", ENV)
-        return "applied"
 
     def endpoint(self) -> str:
         from mlops import context
@@ -184,38 +206,31 @@ class ReleaseStory:
     def served(report: Mapping[str, Any]) -> str:
         if "error" in report:
             return str(report["error"])
-        parts = [f"{v} {d['requests']} req, {d['success_rate']:.0%} ok"
+        parts = [f"{v} {d['requests']} requests {d['success_rate']:.0%} ok"
                  for v, d in sorted(report.get("variants", {}).items())]
-        return f"traffic during it: {'; '.join(parts)}"
+        return f"`mlops traffic` meanwhile: {', '.join(parts)}"
 
     # ------------------------------------------------------------------ the steps
 
     def steps(self) -> list[tuple[str, Callable[[], Excerpt]]]:
-        return [
-            ("train v1, v2 and a faulty v3 (error-rate 0.5)", self.train),
-            ("push them to dev's artifact bucket", self.push),
-            ("deploy v1: release PR, merge, apply", self.deploy_v1),
-            ("canary v2 to 100% under traffic", self.canary_v2),
-            ("canary v3: its 5xx alarm rolls it back", self.canary_v3),
-            ("roll the endpoint back by config swap", self.rollback),
-        ]
+        return [(title, getattr(self, name)) for title, name in self.STEPS]
 
     def train(self) -> Excerpt:
-        lines = []
         for name, (seed, fault) in MODELS.items():
             out = self.tmp / "models" / name
             argv = ["train", "--seed", str(seed), "--out", str(out)]
             argv += ["--fault", fault] if fault else []
             self.shas[name] = self.mlops(*argv).stdout.strip()
-            lines.append(f"{name}: sha256 {self.shas[name][:12]}"
-                         + (f" (fault-injected: {fault})" if fault else ""))
-        return lines
+        return [f"sha256: v1 {self.shas['v1'][:12]}, v2 {self.shas['v2'][:12]}, "
+                f"v3 {self.shas['v3'][:12]} (v3 fails half its requests: error-rate=0.5)",
+                "the same seed and code give the same sha256 (deterministic artifacts)"]
 
     def push(self) -> Excerpt:
         for name in MODELS:
             self.uris[name] = self.mlops("artifact", "push", str(self.tmp / "models" / name),
                                          "--env", ENV).stdout.strip()
-        return [f"{name}: {uri}" for name, uri in self.uris.items()]
+        bucket = self.uris["v1"].split("/models/")[0]
+        return f"{bucket}/models/<sha256>/model.tar.gz, x3 (content-addressed, immutable)"
 
     def deploy_v1(self) -> Excerpt:
         from mlops import context
@@ -223,40 +238,59 @@ class ReleaseStory:
 
         outputs = init_env(context.load(self.env), ENV).output_values()
         image = f"{outputs['model_image_repository_url']}:0.1.0"
-        lines = self.release("v1", "--image", image)
+        pr = self.release("v1", "--image", image)
         self.apply()
-        return [*lines, f"applied: {self.endpoint()} serves v1"]
+        return [f"`mlops release` opened PR {pr} (serving enabled, v1 alone); merged",
+                f"applied: {self.endpoint()} serves v1"]
 
     def canary_v2(self) -> Excerpt:
-        lines = self.release("v2")
+        pr = self.release("v2")
         self.apply()
-        lines.append("applied: v2 takes 10% beside v1")
         with self.traffic("traffic-v2") as report:
             promoted = self.mlops("canary", "promote", "--env", ENV, "--steps", "10,50,100",
                                   "--bake", "10")
-        lines += ["promoted: 10% -> 50% -> 100%, every step baked 10 s with the alarms OK",
-                  self.served(report()), f"follow-up PR: {promoted.stdout.strip()}",
-                  self.merge(promoted.stdout)]
-        return lines
+        follow_up = self.merge(promoted.stdout)
+        return [f"release PR {pr} merged and applied: v2 at 10% beside v1",
+                "promoted 10% -> 50% -> 100%, each step baked 10 s with every alarm OK",
+                self.served(report()),
+                f"follow-up PR {follow_up} (v2 becomes the stable in tfvars) merged"]
 
     def canary_v3(self) -> Excerpt:
-        lines = self.release("v3")
+        pr = self.release("v3")
         self.apply()
-        lines.append("applied: v3 takes 10% beside v2 (and v2 is the stable in Git)")
         with self.traffic("traffic-v3") as report:
             stopped = self.mlops("canary", "promote", "--env", ENV, "--bake", "30", ok=(10,))
-        record = self._record()
-        lines += [f"exit {stopped.code}: rolled back automatically",
-                  *[f"{e['step']}: {e['text']}" for e in record.get("events", [])
-                    if e["text"].startswith(("ROLL BACK", "100% on stable"))],
-                  self.served(report()), f"follow-up PR: {stopped.stdout.strip()}"]
-        return lines
+        events = {e["text"].split(":")[0]: e["text"] for e in self._record().get("events", [])}
+        alarm = re.search(r"alarm (\S+) is in ALARM: Threshold Crossed: .*?\[([\d.]+)",
+                          events.get("ROLL BACK", ""))
+        restored = re.search(r"again, ([\d.]+s) after", events.get("100% on stable again", ""))
+        return [f"release PR {pr} merged and applied: v3 at 10% beside v2 (now the stable)",
+                f"{alarm.group(1) if alarm else 'its 5xx alarm'} in ALARM at step 1 "
+                f"({alarm.group(2) + '% 5xx, threshold 5%' if alarm else 'real metrics'})",
+                f"100% on stable {restored.group(1) if restored else ''} later, automatically "
+                f"(exit {stopped.code}); {self.served(report())}",
+                f"follow-up PR {self.pr_of(stopped.stdout)} sets Git back to v2"]
 
     def rollback(self) -> Excerpt:
+        before = self.describe()["EndpointConfigName"]
         ran = self.mlops("endpoint", "rollback", "--env", ENV)
-        return ["the endpoint swapped back to the previous release's EndpointConfig; its "
-                "model answered a real invocation",
-                f"the swap recorded in Git: {ran.stdout.strip()}"]
+        after = self.describe()["EndpointConfigName"]
+        return [f"UpdateEndpoint {before} -> {after}",
+                "InService; the old model answered real invocations (checked by the command)",
+                f"the swap recorded in Git: PR {self.pr_of(ran.stdout)} (the same change as "
+                "the canary's follow-up)"]
+
+    @staticmethod
+    def pr_of(stdout: str) -> str:
+        match = PR_NUMBER.search(stdout.strip())
+        return f"#{match.group(1)}" if match else stdout.strip() or "(none)"
+
+    def describe(self) -> dict[str, Any]:
+        from mlops.adapters import aws
+
+        found: dict[str, Any] = aws.client(self.env, "sagemaker").describe_endpoint(
+            EndpointName=self.endpoint())
+        return found
 
     def _record(self) -> dict[str, Any]:
         from mlops import context

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlops import argtypes
 from mlops.core import tfdocs
 from mlops.errors import MlopsError
 from mlops.settings import Settings
@@ -29,7 +30,7 @@ def register(subparsers: Any) -> None:
         ("check", check, "exit 1 if a module README table is stale"),
     ):
         action = sub.add_parser(name, help=text)
-        action.add_argument("modules", nargs="*", metavar="MODULE",
+        action.add_argument("modules", nargs="*", metavar="MODULE", type=argtypes.name_in_dir,
                             help="module names (default: every module under --modules-dir)")
         action.add_argument("--modules-dir", type=Path, default=None,
                             help="directory of modules (default: <repo>/modules)")
@@ -55,9 +56,13 @@ def _modules(args: argparse.Namespace, env: Mapping[str, str]) -> list[Path]:
 def _expected(module: Path) -> tuple[Path, str, str]:
     """(README path, current text, expected text)."""
     readme = module / "README.md"
-    current = readme.read_text() if readme.is_file() else ""
+    try:
+        current = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(module.glob("*.tf"))}
+    except (OSError, UnicodeDecodeError) as err:
+        raise MlopsError(f"cannot read {module}", str(err),
+                         "module files and READMEs must be readable UTF-8 text") from err
     base = current or (f"# {module.name}\n\n{tfdocs.BEGIN_MARKER}\n{tfdocs.END_MARKER}\n")
-    files = {p.name: p.read_text() for p in sorted(module.glob("*.tf"))}
     try:
         expected = tfdocs.module_readme(files, base)
     except tfdocs.HclParseError as err:

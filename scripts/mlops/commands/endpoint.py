@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters.sagemaker import EndpointBusy, Endpoints, EndpointView
 from mlops.core import model as model_spec
 from mlops.core import release
@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
     rollback = verbs.add_parser(
         "rollback", help="swap the endpoint back to a retained release's config (no retraining)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rollback.add_argument("--env", required=True, help="the env whose endpoint rolls back")
+    rollback.add_argument("--env", required=True, type=argtypes.env_name,
+                          help="the env whose endpoint rolls back")
     rollback.add_argument("--to", metavar="RELEASE",
                           help="the release to serve (default: the one other retained release)")
     rollback.add_argument("--data", default=model_spec.DEFAULT_DATASET,

@@ -8,9 +8,10 @@
                 [--protected | --no-protected]
       Scaffold a new env: its entry in mlops.yaml (comments and layout kept) and its root
       envs/NAME/ (the shared files copied from envs/ENV/, backend.tf with its own state
-      key, terraform.tfvars derived from ENV's). Defaults come from ENV: tier and place in
-      the promotion order (`after`); the region defaults to mlops.yaml's. Nothing is written
-      unless all of it can be.
+      key, terraform.tfvars derived from ENV's), and its Kubernetes overlay and Flux dir
+      (k8s/overlays/NAME/, k8s/clusters/NAME/: ENV's with ENV's name replaced). Defaults
+      come from ENV: tier and place in the promotion order (`after`); the region defaults
+      to mlops.yaml's. Nothing is written unless all of it can be.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from mlops import ui
 from mlops.adapters.terraform import Terraform, prepare
 from mlops.context import env_folders, load_project
-from mlops.core import envs, scaffold
+from mlops.core import envs, k8s, scaffold
 from mlops.core.config import load_yaml, parse_config
 from mlops.core.envs import TIERS, EnvSpec
 from mlops.errors import MlopsError
@@ -129,13 +130,17 @@ def run_add(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              config.project)
     files["terraform.tfvars"] = tfvars.text
 
+    manifests = k8s_scaffold(settings.root, like, spec)
     write_root(root, files, env, settings)
     try:
+        written = write_k8s(settings.root, manifests.files)
         replace_file(config_path, new_text)
     except OSError as err:
         shutil.rmtree(root, ignore_errors=True)
-        raise MlopsError(f"could not write {config_path}", str(err),
-                         "check the file's permissions; nothing was changed") from err
+        for directory in {settings.root / "k8s" / p.rsplit("/", 1)[0] for p in manifests.files}:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise MlopsError(f"could not write {config_path} or k8s/", str(err),
+                         "check the files' permissions; nothing was changed") from err
     envs.check_env_folders(new_config.envs, env_folders(settings))
 
     ui.step(f"added env {name} (tier {spec.tier}, region {spec.region}, "
@@ -144,11 +149,45 @@ def run_add(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ui.info(f"envs/{name}/: {', '.join(sorted(files))}")
     for note in tfvars.notes:
         ui.info(f"review envs/{name}/terraform.tfvars: {note}")
+    if written:
+        ui.info(f"k8s/: {', '.join(written)} (from {like.name}'s)")
+        for note in manifests.notes:
+            ui.info(f"review {note}")
     where = f"account {spec.account}" if spec.account else "its account"
     ui.info(f"next: `mlops bootstrap` with credentials of {where} (roles for {name}), "
             f"then `mlops plan --env {name}`")
     print(json.dumps(spec.as_dict()))
     return 0
+
+
+def k8s_scaffold(repo: Path, like: EnvSpec, new: EnvSpec) -> k8s.Scaffold:
+    """The new env's Kubernetes overlay and Flux dir, from --like's (none when the
+    repository has no k8s/ for it). Refuses to overwrite anything."""
+    sources: dict[str, str] = {}
+    for kind in (k8s.OVERLAYS, k8s.CLUSTERS):
+        source = repo / "k8s" / kind / like.name
+        if not source.is_dir():
+            continue
+        if (repo / "k8s" / kind / new.name).exists():
+            raise MlopsError(f"k8s/{kind}/{new.name}/ already exists",
+                             "mlops env add never overwrites manifests",
+                             f"remove k8s/{kind}/{new.name}/ or pick another name")
+        for path in sorted(source.iterdir()):
+            if path.is_file():
+                sources[f"{kind}/{like.name}/{path.name}"] = path.read_text()
+    return k8s.scaffold_env(sources, like.name, new.name, like.region, new.region)
+
+
+def write_k8s(repo: Path, files: Mapping[str, str]) -> list[str]:
+    """Write the scaffolded manifests; the directories they create, for the summary."""
+    dirs: list[str] = []
+    for path, text in files.items():
+        target = repo / "k8s" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        if f"k8s/{path.rsplit('/', 1)[0]}/" not in dirs:
+            dirs.append(f"k8s/{path.rsplit('/', 1)[0]}/")
+    return dirs
 
 
 def write_root(root: Path, files: Mapping[str, str | Path], env: Mapping[str, str],

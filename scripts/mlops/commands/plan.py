@@ -18,18 +18,23 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops import context, ui
-from mlops.adapters.terraform import Terraform
-from mlops.commands.changed import detect
-from mlops.commands.comment import load_prices
+from mlops import argtypes, context, ui
+from mlops.adapters.prices import load_prices
+from mlops.adapters.terraform import Terraform, TerraformError
 from mlops.core import masking, plansummary
 from mlops.errors import MlopsError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+# Imported where used: `mlops plan --env` does not pay for the change detection (git, the
+# module graph) at start-up, on every plan.
 
 PLAN_FILES = ("plan.tfplan", "plan.json", "plan.txt", "summary.json", "error.txt")
 
@@ -38,14 +43,16 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "plan", help="terraform init + plan of env roots, into plan directories")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--env", help="env root to plan (a name from `mlops env list`)")
+    which.add_argument("--env", type=argtypes.env_name,
+                       help="env root to plan (a name from `mlops env list`)")
     which.add_argument("--changed", action="store_true",
                        help="plan every env the change since --base affects, in parallel")
     parser.add_argument("--base", help="with --changed: the base git ref (e.g. origin/main)")
     parser.add_argument("--head", default="HEAD", help="with --changed: the head ref")
-    parser.add_argument("--out", type=Path, help="plan directory (default .mlops/plans[/ENV])")
+    parser.add_argument("--out", type=argtypes.output_dir,
+                        help="plan directory (default .mlops/plans[/ENV])")
     parser.add_argument("--destroy", action="store_true", help="plan a destroy")
-    parser.add_argument("--jobs", type=int, default=0,
+    parser.add_argument("--jobs", type=argtypes.non_negative_int, default=0,
                         help="parallel plans with --changed (default: number of cores)")
     parser.set_defaults(func=run)
 
@@ -61,10 +68,15 @@ class PlanOutput:
 
 def init_env(ctx: context.Context, env_name: str) -> Terraform:
     """terraform init of an env root against its remote state: the state bucket of the
-    env's account (checked against the credentials, and to exist, once per command)."""
-    root = ctx.env_root(env_name)
-    tf = ctx.terraform(root, env_name)
-    tf.init(ctx.backend_config(env_name))
+    env's account (checked against the credentials). Skipped when nothing it depends on
+    changed; a failure says why (context.Context.init_backend)."""
+    tf = ctx.terraform(ctx.env_root(env_name), env_name)
+    ui.step(f"{env_name}: terraform init")
+    started = time.monotonic()
+    if ctx.init_backend(tf, env_name):
+        ui.info(f"done in {time.monotonic() - started:.1f}s")
+    else:
+        ui.info("skipped: nothing it depends on changed")
     return tf
 
 
@@ -82,22 +94,36 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
     masker = base_masker(ctx)
     try:
         if tf is None:
-            with ui.stage(f"{env_name}: terraform init"):
-                tf = init_env(ctx, env_name)
+            tf = init_env(ctx, env_name)
         with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
             code, text = tf.plan_with_text(out / "plan.tfplan", destroy=destroy)
             plan = tf.show_json(out / "plan.tfplan")
     except MlopsError as err:
+        err = _with_backend_cause(ctx, env_name, err)
         record_failure(ctx, env_name, out, err)
         # The error is printed too (CI logs): redacted like error.txt.
         err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
-        raise
+        raise err from None
     masker = masker.with_literals(masking.sensitive_strings(plan))
-    summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices())
+    summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices(),
+                                    mode="destroy" if destroy else "normal")
     (out / "plan.json").write_text(json.dumps(plan))
     (out / "plan.txt").write_text(masker.mask(text))
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return PlanOutput(env=env_name, directory=out, changes=code == 2)
+
+
+def _with_backend_cause(ctx: context.Context, env_name: str, err: MlopsError) -> MlopsError:
+    """A plan whose init was skipped (nothing changed) fails on the state bucket itself
+    when the bucket is gone: say so, as a failed init does."""
+    if not isinstance(err, TerraformError):
+        return err
+    try:
+        bucket = ctx.state_bucket(env_name)
+        problem = ctx.backend_problem(bucket) if bucket in err.why else None
+    except MlopsError:
+        problem = None
+    return problem or err
 
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
@@ -116,12 +142,13 @@ def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int
             return failed(env_name, err)
 
     workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
+    from concurrent.futures import ThreadPoolExecutor
+
     results: dict[str, PlanOutput | Future[PlanOutput]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for env_name in envs:
             try:
-                with ui.stage(f"{env_name}: terraform init"):
-                    tf = init_env(ctx, env_name)
+                tf = init_env(ctx, env_name)
             except MlopsError as err:  # recorded in the plan dir: the comment says why
                 record_failure(ctx, env_name, out / env_name, err)
                 results[env_name] = failed(env_name, err)
@@ -158,6 +185,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not args.base:
         raise MlopsError("--changed needs --base", "the change is the diff base...head",
                          "e.g. mlops plan --changed --base origin/main")
+    from mlops.commands.changed import detect
+
     decision = detect(ctx.settings, env, args.base, args.head)
     out = args.out or default_out(ctx)
     out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlops import argtypes
 from mlops.adapters import checkov, rego
 from mlops.context import load_config
 from mlops.core import policy
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
         help="check plan JSON against policies/*.rego",
         description="Evaluate the Rego policies on terraform plan JSON. Exit 1 on violations.",
     )
-    check.add_argument("--env", required=True,
+    check.add_argument("--env", required=True, type=argtypes.env_name,
                        help="the env the plans are for (its tier and protection: mlops.yaml)")
     check.add_argument(
         "--labels", default=None, help="PR labels, comma separated (default: $MLOPS_PR_LABELS)"
@@ -79,7 +80,7 @@ def _read_plan(path: Path) -> tuple[Path, Path | None, Any]:
         )
     try:
         plan = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise MlopsError(
             f"cannot read {path} as JSON",
             str(err),

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.adapters.terraform import fmt_text
 from mlops.core import hcl, release
 from mlops.core.release import Change, Serving
@@ -40,7 +40,8 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "release", help="release a pushed model to an env: edit its tfvars, open the PR",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, help="the env to release to")
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
+                        help="the env to release to")
     parser.add_argument("--model", required=True, metavar="URI",
                         help="what `mlops artifact push` printed: "
                              "s3://<bucket>/models/<sha256>/model.tar.gz")

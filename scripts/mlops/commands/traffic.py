@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from mlops import context, ui
+from mlops import argtypes, context, ui
 from mlops.core import model as spec
 from mlops.core import traffic
 from mlops.errors import MlopsError
@@ -38,7 +38,8 @@ def register(sub: Any) -> None:
         "traffic", help="send real InvokeEndpoint load and report per-variant results",
         description="Open-loop InvokeEndpoint load with held-out rows; per-variant success "
                     "rate and latency percentiles.")
-    parser.add_argument("--env", required=True, help="env of the endpoint")
+    parser.add_argument("--env", required=True, type=argtypes.env_name,
+                        help="env of the endpoint")
     parser.add_argument("--endpoint", default=None,
                         help="endpoint name (default: the env root's endpoint output)")
     parser.add_argument("--rps", type=float, required=True, help="requests per second")

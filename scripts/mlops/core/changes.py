@@ -6,8 +6,12 @@ module decides and explains. Paths are repository-relative POSIX paths.
 
 A changed path is classified by the first matching rule in PATH_RULES:
 
-- docs (`*.md`, `docs/`) and files no plan reads (`bootstrap/`, `k8s/`, `tests/`, ...)
+- docs (`*.md`, `docs/`) and files no plan reads (`bootstrap/`, `tests/`, ...)
   affect nothing;
+- `k8s/` and `policies/k8s/` are the Kubernetes manifests, reviewed with their own diff
+  (`mlops k8s diff`), never a Terraform plan: `k8s/overlays/<env>/` and
+  `k8s/clusters/<env>/` affect that env's manifests, the rest of `k8s/` (the base) and the
+  Kubernetes policies every env's (`Decision.k8s`);
 - `envs/<env>/...` affects that env only;
 - `modules/...` affects every env whose root calls that module, directly or through
   other local modules (env -> modules/a -> ../b: a change to b affects the env);
@@ -134,6 +138,8 @@ class Kind(Enum):
     ENV = "env"  # envs/<env>/...: that env
     MODULE = "module"  # modules/...: the envs that use the module
     ALL = "all"  # every env
+    K8S_ENV = "k8s-env"  # k8s/overlays/<env>/..., k8s/clusters/<env>/...: that env's manifests
+    K8S_ALL = "k8s-all"  # the Kubernetes base and policies: every env's manifests
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,13 @@ PATH_RULES: tuple[PathRule, ...] = (
         Kind.NONE,
         "bootstrap/ is applied by hand once per account, never by the env pipelines",
     ),
-    PathRule(("k8s/*",), Kind.NONE, "Kubernetes manifests have their own pipeline"),
+    PathRule(("k8s/overlays/*", "k8s/clusters/*"), Kind.K8S_ENV, "Kubernetes manifests"),
+    PathRule(
+        ("k8s/*", "policies/k8s/*"),
+        Kind.K8S_ALL,
+        "the Kubernetes base or policies, which every env's manifests use (no Terraform "
+        "plan reads them)",
+    ),
     PathRule(("tests/*", "bench/*"), Kind.NONE, "tests and benchmarks; no plan reads them"),
     PathRule(
         ("package.json", "package-lock.json", "scripts/tools/*", ".ci/*"),
@@ -196,30 +208,40 @@ FALLBACK_REASON = (
 
 @dataclass(frozen=True)
 class Reason:
-    """Why one changed path affects the envs it does."""
+    """Why one changed path affects the envs it does (Terraform plans, or Kubernetes
+    manifests: `k8s_envs`)."""
 
     path: str
     envs: tuple[str, ...]
     why: str
+    k8s_envs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Decision:
     envs: tuple[str, ...]  # in the order given: the promotion order
     reasons: tuple[Reason, ...]  # one per changed path, in input order
+    k8s: tuple[str, ...] = ()  # the envs whose Kubernetes manifests change, same order
 
     def as_matrix(self) -> dict[str, list[str]]:
-        return {"envs": list(self.envs)}
+        """`envs`: the Terraform roots to plan; `k8s`: the envs whose rendered manifests
+        to diff (`mlops k8s diff`). Both in promotion order."""
+        return {"envs": list(self.envs), "k8s": list(self.k8s)}
 
     def explain(self) -> str:
         if not self.reasons:
             return "no changed files: no env affected"
         lines = []
         for reason in self.reasons:
-            target = ", ".join(reason.envs) if reason.envs else "no env"
+            if reason.k8s_envs:
+                target = "Kubernetes manifests of " + ", ".join(reason.k8s_envs)
+            else:
+                target = ", ".join(reason.envs) if reason.envs else "no env"
             lines.append(f"{reason.path}: {target} ({reason.why})")
         summary = ", ".join(self.envs) if self.envs else "none"
         lines.append(f"=> envs to plan: {summary}")
+        if self.k8s:
+            lines.append(f"=> Kubernetes manifests to diff: {', '.join(self.k8s)}")
         return "\n".join(lines)
 
 
@@ -230,9 +252,11 @@ def match_rule(path: str, rules: Sequence[PathRule] = PATH_RULES) -> PathRule | 
     return None
 
 
-def _env_for(path: str) -> str:
+def _env_for(path: str, depth: int = 1) -> str:
+    """The path component at `depth` (envs/<env>/..., k8s/overlays/<env>/...), when the
+    path goes deeper than it."""
     parts = path.split("/")
-    return parts[1] if len(parts) > 2 else ""
+    return parts[depth] if len(parts) > depth + 1 else ""
 
 
 def _module_reason(
@@ -282,6 +306,18 @@ def affected_envs(
             reasons.append(Reason(path, (), rule.reason))
         elif rule.kind is Kind.ALL:
             reasons.append(Reason(path, tuple(envs), rule.reason))
+        elif rule.kind is Kind.K8S_ALL:
+            reasons.append(Reason(path, (), rule.reason, k8s_envs=tuple(envs)))
+        elif rule.kind is Kind.K8S_ENV:
+            env = _env_for(path, depth=2)
+            if env in envs:
+                where = path.split("/")[1]
+                reasons.append(Reason(path, (), f"k8s/{where}/{env}: the {env} env's "
+                                      f"{'overlay' if where == 'overlays' else 'Flux objects'}",
+                                      k8s_envs=(env,)))
+            else:
+                reasons.append(Reason(path, (), f"k8s/{path.split('/')[1]}/{env or '?'} is not "
+                                      "an env listed in mlops.yaml"))
         elif rule.kind is Kind.ENV:
             env = _env_for(path)
             if env in envs:
@@ -293,4 +329,63 @@ def affected_envs(
         else:
             reasons.append(_module_reason(path, envs, chains))
     hit = {env for reason in reasons for env in reason.envs}
-    return Decision(tuple(env for env in envs if env in hit), tuple(reasons))
+    k8s_hit = {env for reason in reasons for env in reason.k8s_envs}
+    return Decision(tuple(env for env in envs if env in hit), tuple(reasons),
+                    tuple(env for env in envs if env in k8s_hit))
+
+
+# ---------------------------------------------------------------------------------------
+# Module tests: which modules' plan and apply tests a change needs.
+# ---------------------------------------------------------------------------------------
+
+MODULE_TEST_FILES = (
+    "tests/terraform/test_modules_plan.py",
+    "tests/terraform/test_modules_apply.py",
+)
+_MODULE_TEST_MATERIAL = ("tests/terraform/fixtures/", "tests/terraform/inventories/")
+
+
+@dataclass(frozen=True)
+class ModuleDecision:
+    modules: tuple[str, ...]  # module names (directories under modules/), sorted
+    reasons: tuple[Reason, ...]  # Reason.envs holds module names here
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {"modules": list(self.modules)}
+
+    def explain(self) -> str:
+        lines = [f"{r.path}: {', '.join(r.envs) or 'no module'} ({r.why})" for r in self.reasons]
+        lines.append(f"=> modules to test: {', '.join(self.modules) or 'none'}")
+        return "\n".join(lines)
+
+
+def affected_modules(changed_files: Iterable[str], module_graph: ModuleGraph,
+                     modules: Sequence[str]) -> ModuleDecision:
+    """The modules whose tests a change needs: a module whose files changed, every module
+    that calls it (directly or through other modules), a module whose test fixture root or
+    inventory changed; every module when the module test files themselves changed."""
+    callers = {m: module_chains(f"modules/{m}", module_graph) for m in modules}
+    reasons: list[Reason] = []
+    seen: set[str] = set()
+    for raw in changed_files:
+        path = raw.strip().lstrip("/").removeprefix("./")
+        if not path or path in seen:
+            continue
+        seen.add(path)
+        parts = path.split("/")
+        if path in MODULE_TEST_FILES:
+            reasons.append(Reason(path, tuple(modules), "the module tests themselves changed"))
+        elif path.startswith(_MODULE_TEST_MATERIAL) and len(parts) > 3:
+            name = parts[3].removesuffix(".yaml")
+            material: tuple[str, ...] = (name,) if name in modules else ()
+            reasons.append(Reason(path, material, f"test material of modules/{name}"))
+        elif parts[0] == "modules" and len(parts) > 2:
+            changed = f"modules/{parts[1]}"
+            users = tuple(m for m in modules
+                          if f"modules/{m}" == changed or changed in callers[m])
+            why = "inside the module" if users == (parts[1],) else \
+                f"{changed} changed; the modules calling it are tested too"
+            reasons.append(Reason(path, users, why))
+        else:
+            reasons.append(Reason(path, (), "not a module or its test material"))
+    return ModuleDecision(tuple(sorted({m for r in reasons for m in r.envs})), tuple(reasons))

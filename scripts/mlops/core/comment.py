@@ -6,11 +6,15 @@ The comment is a data format:
                                                      step's stale-plan guard (parse_comment)
 The rest is for people: totals, destroy/replace warnings first, then one section per env
 in the promotion order the caller passes (`order`; envs it does not name follow,
-alphabetically). Envs of the prod tier (`production`) get the production warnings.
+alphabetically). Envs of the prod tier (`production`) get the production warnings. Then,
+when the change touches Kubernetes manifests, a Kubernetes section per env: the unified
+diff of the rendered manifests (`mlops k8s diff`, Secret values already redacted), so
+Terraform and Kubernetes changes are reviewed in one place.
 
 Size: GitHub rejects comment bodies over 65,536 characters. We count UTF-8 bytes (never fewer
-than characters) and fit the body by shortening, in order: the text plans (head and tail are
-kept), then the tables. The headline, the counts and the warnings are never cut.
+than characters) and fit the body by shortening, in order: the text plans and manifest diffs
+(one shared budget; head and tail are kept), then the tables. The headline, the counts and
+the warnings are never cut.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlops.core import cost
+from mlops.core import envs as envs_core
 from mlops.core.masking import Masker
-from mlops.core.plansummary import ENV_RE, PlanSummary, ResourceRow
+from mlops.core.plansummary import Counts, PlanSummary, ResourceRow
 
 MARKER = "<!-- mlops:plan-comment v1 -->"
 HEADER_PREFIX = "<!-- mlops:plans "
@@ -67,6 +72,19 @@ class PlanInput:
     summary: PlanSummary
     text_plan: str = ""
     policy: tuple[PolicyFinding, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ManifestDiffInput:
+    """One env's Kubernetes section: what `mlops k8s diff` wrote (k8s.json). `error` is set
+    when rendering failed; `diff` is "" when the rendered manifests do not change."""
+
+    env: str
+    diff: str = ""
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    error: str = ""
 
 
 def size(body: str) -> int:
@@ -167,26 +185,49 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _diff_line(line: str) -> str:
-    """Move a leading +, - or ~ to column 0 so GitHub's `diff` highlighting colours it."""
-    match = re.match(r"^( +)([-+~])(.*)$", line)
-    if match:
-        line = match.group(2) + match.group(1) + match.group(3)
+def _clip(line: str) -> str:
     if len(line) > MAX_LINE:
         line = line[:MAX_LINE] + f" … ({len(line) - MAX_LINE:,} characters clipped)"
     return line
 
 
-def _counts_text(s: PlanSummary) -> str:
-    c = s.counts
+def _diff_line(line: str) -> str:
+    """Move a leading +, - or ~ to column 0 so GitHub's `diff` highlighting colours it."""
+    match = re.match(r"^( +)([-+~])(.*)$", line)
+    if match:
+        line = match.group(2) + match.group(1) + match.group(3)
+    return _clip(line)
+
+
+def _counts_text(c: Counts, *, refresh_drift: int = 0) -> str:
+    """What applying does, in Terraform's words; `refresh_drift`: resources a refresh-only
+    plan records in the state."""
     parts = [f"{n:,} to {word}" for n, word in (
         (c.import_, "import"), (c.add, "add"), (c.change, "change"), (c.replace, "replace"),
         (c.destroy, "destroy"), (c.move, "move"), (c.forget, "forget")) if n]
     if c.outputs:
         parts.append(_plural(c.outputs, "output change"))
+    if c.actions:
+        parts.append(f"{_plural(c.actions, 'action')} to invoke")
+    if refresh_drift:
+        parts.append(f"{_plural(refresh_drift, 'outside change')} to record (refresh-only)")
     if c.read:
         parts.append(_plural(c.read, "data read"))
-    return ", ".join(parts) if parts else "no changes"
+    text = ", ".join(parts) if parts else ("no current changes" if c.deferred else "no changes")
+    if c.deferred:
+        text += f", {c.deferred:,} deferred to a later plan"
+    return text
+
+
+def _refresh_drift(s: PlanSummary) -> int:
+    return s.counts.drift if s.mode == "refresh-only" and s.status == "ok" else 0
+
+
+def counts_text(s: PlanSummary) -> str:
+    """One plan's counts as the comment words them ("3 to add, 1 output change")."""
+    if s.status == "failed":
+        return "plan failed"
+    return _counts_text(s.counts, refresh_drift=_refresh_drift(s))
 
 
 # ---------------------------------------------------------------- sections
@@ -217,6 +258,17 @@ def _alerts(summaries: Sequence[PlanSummary], cap: int, production: frozenset[st
         if s.status == "failed":
             out += ["> [!CAUTION]", f"> ❌ **{s.env}**: the plan failed, see its section below.",
                     ""]
+        if s.not_applyable:
+            out += ["> [!CAUTION]",
+                    f"> ⛔ **{s.env}**: Terraform marked this plan as not applyable "
+                    "(`applyable: false`) although it lists changes: applying it changes "
+                    "nothing. Re-run the plan.", ""]
+        if s.incomplete:
+            cause = (f"{_plural(s.counts.deferred, 'change')} could only be planned later"
+                     if s.counts.deferred else "the plan was limited (e.g. with -target)")
+            out += ["> [!WARNING]",
+                    f"> ⏳ **{s.env}**: this plan is incomplete (`complete: false`): {cause}. "
+                    "After applying it, plan and apply again.", ""]
     def severity(s: PlanSummary) -> int:  # prod, then data/serving anywhere, then the rest
         return 0 if s.env in production else 1 if s.critical else 2
 
@@ -280,7 +332,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], limit: int | N
     return out
 
 
-def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
+def _text_excerpt(lines: Sequence[str], budget: int | None,
+                  source: str = "plan.txt") -> str | None:
     """The text plan, whole or head + tail within `budget` bytes; None to omit it."""
     whole = "\n".join(lines)
     if budget is None or size(whole) <= budget:
@@ -306,8 +359,8 @@ def _text_excerpt(lines: Sequence[str], budget: int | None) -> str | None:
         used += size(line) + 1
     tail.reverse()
     cut = len(lines) - len(head) - len(tail)
-    note = (f"… {cut:,} of {len(lines):,} lines cut here to fit the comment; the full plan "
-            "is plan.txt in the workflow run's artifacts …")
+    note = (f"… {cut:,} of {len(lines):,} lines cut here to fit the comment; the whole text "
+            f"is {source} in the workflow run's artifacts …")
     return "\n".join([*head, note, *tail])
 
 
@@ -327,8 +380,13 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
         badge = "🟡"
     else:
         badge = "✅"
-    out = [f"### {s.env} · {badge} {_counts_text(s)}", ""]
+    flags = "".join(f" · {flag}" for flag, on in (("⏳ incomplete", s.incomplete),
+                                                   ("⛔ not applyable", s.not_applyable)) if on)
+    out = [f"### {s.env} · {badge} {_counts_text(s.counts, refresh_drift=_refresh_drift(s))}"
+           f"{flags}", ""]
     meta = f"plan `sha256:{s.plan_hash[:12]}`"
+    if s.mode != "normal":
+        meta += f" · {s.mode} plan"
     if s.terraform_version:
         meta += f" · Terraform {s.terraform_version}"
     if inp.policy is not None:
@@ -368,13 +426,31 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
                        row_limit, "output rows", link)
         out += [f"**Output changes ({len(s.outputs):,})**", "", *table, ""]
 
+    if s.actions:
+        table = _table(["Action invocation", "Trigger"],
+                       [[_code(a.address), _code(a.trigger)] for a in s.actions],
+                       row_limit, "action rows", link)
+        out += [f"**Actions to invoke ({len(s.actions):,})**", "", *table, ""]
+
+    if s.deferred:
+        table = _table(["Deferred", "Action", "Why"],
+                       [[_code(d.address), d.action, _code(d.reason)] for d in s.deferred],
+                       row_limit, "deferred rows", link)
+        out += [f"<details><summary>⏳ {_plural(len(s.deferred), 'change')} deferred to a later "
+                "plan</summary>", "", *table, "", "</details>", ""]
+
     if s.drift:
         table = _table(["Changed outside of Terraform", "Action"],
                        [[_code(d.address), d.action] for d in s.drift],
                        row_limit, "drift rows", link)
-        out += [f"<details><summary>⚠️ {_plural(len(s.drift), 'resource')} changed outside of "
-                "Terraform (the plan will bring them back in line)</summary>", "", *table, "",
-                "</details>", ""]
+        if s.mode == "refresh-only":
+            what = ("🔎 {} changed outside of Terraform (refresh-only: applying records them in "
+                    "the state and changes no infrastructure)")
+        else:
+            what = ("⚠️ {} changed outside of Terraform in ways this plan's changes depend on "
+                    "(Terraform's relevant attributes)")
+        out += [f"<details><summary>{what.format(_plural(len(s.drift), 'resource'))}"
+                "</summary>", "", *table, "", "</details>", ""]
 
     if text_lines:
         excerpt = _text_excerpt(text_lines, text_budget)
@@ -385,6 +461,32 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
             out += [f"<details><summary>Full plan ({_plural(len(text_lines), 'line')})"
                     "</summary>", "", _fence(excerpt, "diff"), "", "</details>", ""]
     return out
+
+
+def _manifest_section(m: ManifestDiffInput, lines: Sequence[str], budget: int | None,
+                      link: str | None, masker: Masker) -> list[str]:
+    if m.error:
+        return [f"### ☸️ {m.env} · ❌ render failed", "",
+                _fence(masker.mask(m.error), "text"), ""]
+    if not lines:
+        return [f"### ☸️ {m.env} · ✅ rendered manifests unchanged", ""]
+    counts = ", ".join(f"{n:,} {word}" for n, word in ((m.changed, "changed"),
+                                                        (m.added, "added"),
+                                                        (m.removed, "removed")) if n)
+    out = [f"### ☸️ {m.env} · 🟡 {counts or 'changed'}", ""]
+    excerpt = _text_excerpt(lines, budget, "k8s.json")
+    if excerpt is None:
+        out += [_cut_note(len(lines), "lines of the manifest diff", link).replace(
+            "cut to fit", "omitted to fit").replace("the full plan is", "the full diff is"), ""]
+    else:
+        out += [f"<details open><summary>Rendered manifest diff ({_plural(len(lines), 'line')}"
+                ", `kubectl kustomize` base vs head)</summary>", "", _fence(excerpt, "diff"), "",
+                "</details>", ""]
+    return out
+
+
+def _k8s_key(env: str) -> str:
+    return f"k8s:{env}"
 
 
 # ---------------------------------------------------------------- render
@@ -398,7 +500,38 @@ class _Layout:
 
 
 def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout: _Layout,
-              link: str | None, masker: Masker, production: frozenset[str]) -> str:
+              link: str | None, masker: Masker, production: frozenset[str],
+              manifests: Sequence[ManifestDiffInput] = ()) -> str:
+    summaries = [p.summary for p in plans]
+    lines = [MARKER, header(summaries), ""]
+    lines += _terraform_part(plans, texts, layout, link, masker, production) if plans else []
+    if manifests:
+        k8s_envs = " ".join(f"`{m.env}`" for m in manifests)
+        failed = [m.env for m in manifests if m.error]
+        icon = "⚠️" if failed else "☸️"
+        lines += [f"## {icon} Kubernetes manifests · {k8s_envs}", ""]
+        if failed:
+            lines += ["> [!CAUTION]",
+                      f"> ❌ rendering failed for {', '.join(failed)}: see below.", ""]
+        for m in manifests:
+            lines += _manifest_section(m, texts[_k8s_key(m.env)],
+                                       layout.text_budgets[_k8s_key(m.env)], link, masker)
+    what = ", ".join(part for part, present in (("plans (`plan.txt`, `plan.json`)", plans),
+                                                 ("manifest diffs (`k8s.json`)", manifests))
+                     if present)
+    footer = (f"Full {what} are in the "
+              + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
+              + ".")
+    lines += ["---", f"<sub>{footer} Updated in place by `mlops comment post`; the hidden header "
+              "records each plan's sha256 for the apply step.</sub>"]
+    # Every piece was masked already; one more pass over all but the machine header is
+    # cheap insurance against a piece that was not.
+    return "\n".join([*lines[:2], masker.mask("\n".join(lines[2:]))]) + "\n"
+
+
+def _terraform_part(plans: Sequence[PlanInput], texts: Mapping[str, list[str]],
+                    layout: _Layout, link: str | None, masker: Masker,
+                    production: frozenset[str]) -> list[str]:
     summaries = [p.summary for p in plans]
     totals = summaries[0].counts
     for s in summaries[1:]:
@@ -406,20 +539,25 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     envs = " ".join(f"`{s.env}`" for s in summaries)
     failed = [s.env for s in summaries if s.status == "failed"]
     ok = [s for s in summaries if s.status == "ok"]
-    headline = _counts_text(PlanSummary(env="all", status="ok", plan_hash="", counts=totals))
+    headline = _counts_text(totals, refresh_drift=sum(_refresh_drift(s) for s in summaries))
     if failed:
         headline += f" · ❌ {len(failed)} failed ({', '.join(failed)})"
+    unapplyable = [s.env for s in ok if s.not_applyable]
+    if unapplyable:
+        headline += f" · ⛔ not applyable: {', '.join(unapplyable)}"
+    incomplete = [s.env for s in ok if s.incomplete]
+    if incomplete:
+        headline += f" · ⏳ incomplete: {', '.join(incomplete)}"
     blocked = [p.summary.env for p in plans if p.policy]
     if blocked:
         headline += f" · 🚫 policy violations in {', '.join(blocked)}"
     if any(s.destroys and (s.critical or s.env in production) for s in ok) or blocked:
         icon = "🛑"
-    elif any(s.destroys for s in ok) or failed:
+    elif any(s.destroys for s in ok) or failed or unapplyable or incomplete:
         icon = "⚠️"
     else:
         icon = "📋"
-    lines = [MARKER, header(summaries), "", f"## {icon} Terraform plan · {envs}", "",
-             f"**Total:** {headline}"]
+    lines = [f"## {icon} Terraform plan · {envs}", "", f"**Total:** {headline}"]
     all_cost = [line for s in ok for line in s.cost]
     if all_cost:
         lines.append(f"**Cost change:** {cost.total(all_cost).render()}")
@@ -429,14 +567,7 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
     for p in plans:
         lines += _section(p, texts[p.summary.env], layout.text_budgets[p.summary.env],
                           layout.row_limit, link, masker, production)
-    footer = ("Full plans (`plan.txt`, `plan.json`) are in the "
-              + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
-              + ".")
-    lines += ["---", f"<sub>{footer} Updated in place by `mlops comment post`; the hidden header "
-              "records each plan's sha256 for the apply step.</sub>"]
-    # Every piece was masked already; one more pass over all but the machine header is
-    # cheap insurance against a piece that was not.
-    return "\n".join([*lines[:2], masker.mask("\n".join(lines[2:]))]) + "\n"
+    return lines
 
 
 def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
@@ -460,27 +591,34 @@ def _fill(sizes: Mapping[str, int], available: int) -> dict[str, int]:
 
 def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
            production: Collection[str] = (), masker: Masker | None = None,
-           run_link: str | None = None, limit: int = MAX_BODY) -> str:
-    """The comment body for these plans, never over `limit` (UTF-8 bytes). Sections follow
-    `order` (mlops.yaml's promotion order); `production` are the envs of the prod tier."""
-    if not plans:
-        raise ValueError("no plans to render")
+           run_link: str | None = None, limit: int = MAX_BODY,
+           manifests: Sequence[ManifestDiffInput] = ()) -> str:
+    """The comment body for these plans and manifest diffs, never over `limit` (UTF-8
+    bytes). Sections follow `order` (mlops.yaml's promotion order); `production` are the
+    envs of the prod tier."""
+    if not plans and not manifests:
+        raise ValueError("no plans or manifest diffs to render")
     masker = masker or Masker()
-    seen: set[str] = set()
-    for p in plans:
-        if not ENV_RE.match(p.summary.env) or p.summary.env in seen:
-            raise ValueError(f"env {p.summary.env!r} is invalid or appears twice")
-        seen.add(p.summary.env)
+    for names in ([p.summary.env for p in plans], [m.env for m in manifests]):
+        seen: set[str] = set()
+        for name in names:
+            if envs_core.env_name_problem(name) or name in seen:
+                raise ValueError(f"env {name!r} is invalid or appears twice")
+            seen.add(name)
     ordered = sorted(plans, key=lambda p: env_sort_key(p.summary.env, list(order)))
+    k8s_ordered = sorted(manifests, key=lambda m: env_sort_key(m.env, list(order)))
     prod = frozenset(production)
     texts = {p.summary.env: [_diff_line(line) for line in
                              masker.mask(p.text_plan.rstrip("\n")).splitlines()]
              if p.text_plan.strip() and p.summary.status == "ok" else []
              for p in ordered}
+    texts.update({_k8s_key(m.env): [_clip(line) for line in
+                                    masker.mask(m.diff.rstrip("\n")).splitlines()]
+                  if m.diff.strip() and not m.error else [] for m in k8s_ordered})
     envs = list(texts)
 
     def build(layout: _Layout) -> str:
-        return _assemble(ordered, texts, layout, run_link, masker, prod)
+        return _assemble(ordered, texts, layout, run_link, masker, prod, k8s_ordered)
 
     full = _Layout({e: None for e in envs}, None, MAX_ALERT_ADDRESSES)
     body = build(full)
@@ -504,6 +642,7 @@ def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
 
     # 2. No text plans; shorten the tables (same row cap for every table), largest cap first.
     lo, hi = 0, max((len(p.summary.resources) + len(p.summary.outputs) + len(p.summary.drift)
+                     + len(p.summary.actions) + len(p.summary.deferred)
                      for p in ordered), default=0)
     best: str | None = None
     while lo <= hi:

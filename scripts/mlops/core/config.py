@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,14 @@ import yaml
 
 from mlops.core import envs as envs_
 from mlops.core.envs import EnvSpec
+from mlops.core.masking import compile_patterns
 from mlops.errors import MlopsError
+
+DEFAULT_STATE_BUCKET = "{project}-tfstate-{account_id}"
+BUCKET_PLACEHOLDERS = ("project", "account_id")
+# S3 bucket naming rules: 3-63 characters, lowercase letters, digits, dots and hyphens,
+# beginning and ending with a letter or digit, no two adjacent dots.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,7 @@ class ProjectConfig:
     owner: str
     github_repo: str
     specs: tuple[EnvSpec, ...]  # in promotion order
-    state_bucket: str = "{project}-tfstate-{account_id}"
+    state_bucket: str = DEFAULT_STATE_BUCKET
     mask_patterns: tuple[str, ...] = ()
     waves: tuple[tuple[str, ...], ...] = field(default=())
 
@@ -92,6 +100,9 @@ def load_yaml(text: str, source: str = "mlops.yaml") -> Any:
     """Parse mlops.yaml text; a repeated key in any mapping is an error naming both lines."""
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
+    except RecursionError as err:
+        raise MlopsError(f"{source} is not valid YAML", "it is nested too deeply",
+                         "fix the syntax") from err
     except yaml.YAMLError as err:
         fix = ("keep one entry per key (for envs: one per env name)"
                if "again (first on line" in str(err) else "fix the syntax")
@@ -121,20 +132,51 @@ def parse_config(data: Any, source: str = "mlops.yaml") -> ProjectConfig:
     state = data.get("state") or {}
     if not isinstance(state, dict):
         raise bad("state must be a mapping", "see the mlops.yaml in the repository")
-    masks = data.get("mask_patterns") or []
-    for pattern in masks:
-        try:
-            re.compile(pattern)
-        except (re.error, TypeError) as err:
-            raise bad(f"mask pattern {pattern!r} is not a valid regular expression ({err})",
-                      "fix or remove it under mask_patterns") from err
+    bucket = state.get("bucket", DEFAULT_STATE_BUCKET)
+    problem = state_bucket_problem(bucket, project)
+    if problem:
+        raise bad(f"state.bucket {bucket!r}: {problem}",
+                  f"use a bucket name, optionally with {{project}} and {{account_id}}, "
+                  f"e.g. {DEFAULT_STATE_BUCKET!r}")
+    masks = data.get("mask_patterns")
+    if masks is None:
+        masks = []
+    if not isinstance(masks, list):
+        # A string would be read as a list of its characters: a mask per character.
+        raise bad(f"mask_patterns must be a list of regular expressions, not "
+                  f"{type(masks).__name__} {masks!r:.60}",
+                  "write one pattern per line: mask_patterns:\n  - 'ghp_[A-Za-z0-9]{36}'")
+    compile_patterns(masks)  # names the bad pattern, with why and how to fix it
     return ProjectConfig(
         project=project,
         region=region,
         owner=str(data["owner"]),
         github_repo=str(data["github_repo"]),
         specs=tuple(by_name[n] for wave in waves for n in wave),
-        state_bucket=str(state.get("bucket", "{project}-tfstate-{account_id}")),
+        state_bucket=bucket,
         mask_patterns=tuple(masks),
         waves=tuple(tuple(wave) for wave in waves),
     )
+
+
+def state_bucket_problem(template: object, project: str) -> str | None:
+    """Why `template` cannot name the state bucket, or None. Placeholders are {project}
+    and {account_id}; the result must be a valid S3 bucket name for any account id."""
+    if not isinstance(template, str):
+        return f"is a {type(template).__name__}, not a string"
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as err:  # a lone { or }
+        return f"is not a valid template ({err})"
+    for name, spec, conv in fields:
+        if name not in BUCKET_PLACEHOLDERS:
+            return (f"has an unknown placeholder {{{name}}} (known: "
+                    f"{', '.join('{' + p + '}' for p in BUCKET_PLACEHOLDERS)})")
+        if spec or conv:
+            return f"placeholder {{{name}}} takes no format spec or conversion"
+    example = template.format(project=project, account_id="123456789012")
+    if not _BUCKET_RE.match(example) or ".." in example:
+        return (f"gives {example!r}, which is not a valid S3 bucket name (3-63 lowercase "
+                "letters, digits, dots and hyphens, starting and ending with a letter or digit)")
+    return None

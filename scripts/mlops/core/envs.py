@@ -98,7 +98,7 @@ def env_name_problem(name: object) -> str | None:
         return f"env name {name!r} is not a non-empty string"
     if len(name) > MAX_ENV_NAME:
         return f"env name {name!r} is longer than {MAX_ENV_NAME} characters"
-    if not ENV_NAME_RE.match(name):
+    if not ENV_NAME_RE.fullmatch(name):  # fullmatch: `$` would let a trailing newline in
         return (f"env name {name!r} is not lowercase letters and digits, starting with a "
                 "letter, in words joined by single hyphens")
     return None

@@ -39,7 +39,8 @@ def compile_patterns(patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
             compiled.append(re.compile(pattern))
         except re.error as err:
             raise MlopsError(
-                f"mask_patterns[{i}] in mlops.yaml is not a valid regex: {pattern!r}",
+                f"mask_patterns[{i}] in mlops.yaml: mask pattern {pattern!r} is not a valid "
+                "regular expression",
                 str(err),
                 "fix the pattern (Python `re` syntax); test it with python -c 'import re; ...'",
             ) from err
@@ -129,42 +130,54 @@ def redact_value(value: Any, marks: Any) -> Any:
     return value
 
 
-def _module_resources(module: Any) -> Iterator[Mapping[str, Any]]:
-    if not isinstance(module, Mapping):
+def _module_resources(module: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
+    if not isinstance(module, Mapping) or depth > 100:
         return
-    for res in module.get("resources") or []:
+    for res in _list(module.get("resources")):
         if isinstance(res, Mapping):
             yield res
-    for child in module.get("child_modules") or []:
-        yield from _module_resources(child)
+    for child in _list(module.get("child_modules")):
+        yield from _module_resources(child, depth + 1)
 
 
-def sensitive_strings(plan: Mapping[str, Any]) -> frozenset[str]:
-    """Every string value the plan JSON marks sensitive, wherever it is marked."""
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def sensitive_strings(plan: Any) -> frozenset[str]:
+    """Every string value the plan JSON marks sensitive, wherever it is marked. Any JSON is
+    accepted (a plan directory is input): what is not shaped like a plan marks nothing."""
+    plan = _map(plan)
     found: set[str] = set()
-    for key in ("resource_changes", "resource_drift"):
-        for rc in plan.get(key) or []:
-            if not isinstance(rc, Mapping):
-                continue
-            change = rc.get("change") or {}
-            found.update(_sensitive_leaves(change.get("before"), change.get("before_sensitive")))
-            found.update(_sensitive_leaves(change.get("after"), change.get("after_sensitive")))
-    for oc in (plan.get("output_changes") or {}).values():
-        if isinstance(oc, Mapping):
-            found.update(_sensitive_leaves(oc.get("before"), oc.get("before_sensitive")))
-            found.update(_sensitive_leaves(oc.get("after"), oc.get("after_sensitive")))
+    changes = [_map(rc).get("change") for key in ("resource_changes", "resource_drift")
+               for rc in _list(plan.get(key))]
+    changes += [_map(dc).get("resource_change", {}).get("change")
+                if isinstance(_map(dc).get("resource_change"), Mapping) else None
+                for dc in _list(plan.get("deferred_changes"))]
+    changes += list(_map(plan.get("output_changes")).values())
+    for change in changes:
+        change = _map(change)
+        found.update(_sensitive_leaves(change.get("before"), change.get("before_sensitive")))
+        found.update(_sensitive_leaves(change.get("after"), change.get("after_sensitive")))
+    for ai in _list(plan.get("action_invocations")):
+        ai = _map(ai)
+        found.update(_sensitive_leaves(ai.get("config_values"), ai.get("config_sensitive")))
     for values_key in ("planned_values", "prior_state"):
-        container = plan.get(values_key) or {}
+        container = _map(plan.get(values_key))
         if values_key == "prior_state":
-            container = container.get("values") or {}
-        for out in (container.get("outputs") or {}).values():
+            container = _map(container.get("values"))
+        for out in _map(container.get("outputs")).values():
             if isinstance(out, Mapping) and out.get("sensitive"):
                 found.update(_leaves(out.get("value")))
         for res in _module_resources(container.get("root_module")):
             found.update(_sensitive_leaves(res.get("values"), res.get("sensitive_values")))
-    config_vars = ((plan.get("configuration") or {}).get("root_module") or {}).get("variables")
-    for name, var in (plan.get("variables") or {}).items():
-        decl = (config_vars or {}).get(name) or {}
+    config_vars = _map(_map(_map(plan.get("configuration")).get("root_module")).get("variables"))
+    for name, var in _map(plan.get("variables")).items():
+        decl = config_vars.get(name)
         if isinstance(decl, Mapping) and decl.get("sensitive") and isinstance(var, Mapping):
             found.update(_leaves(var.get("value")))
     return frozenset(s for s in found if s and s != MASK)

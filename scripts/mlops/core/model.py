@@ -189,3 +189,31 @@ def push_action(local_sha256: str, remote_sha256: str | None) -> str:
     if remote_sha256 is None:
         return "upload"
     return "same" if remote_sha256 == local_sha256 else "conflict"
+
+
+_ARTIFACT_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/((?:[^/]+/)*"
+                           + MODELS_PREFIX + r"/([0-9a-f]{64})/model\.tar\.gz)$")
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A content-addressed model archive in S3: the sha256 in its key is its own digest."""
+
+    bucket: str
+    key: str
+    sha256: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_artifact_uri(uri: str) -> ArtifactRef:
+    """s3://<bucket>/[prefix/]models/<sha256>/model.tar.gz, as `mlops artifact push` prints
+    it; ValueError saying what is wrong otherwise."""
+    match = _ARTIFACT_URI.match(uri.strip())
+    if match is None:
+        raise ValueError(f"{uri!r} is not a content-addressed artifact URI: expected "
+                         f"s3://<bucket>/{MODELS_PREFIX}/<sha256>/model.tar.gz, as "
+                         "`mlops artifact push` prints it")
+    return ArtifactRef(match.group(1), match.group(2), match.group(3))

@@ -1,32 +1,57 @@
 """Plan JSON (`terraform show -json`, format 1.x) -> PlanSummary, the `summary.json` of a plan
 directory. Pure.
 
-Counting rules (`resource_changes[].change.actions`):
+The summary says what Terraform's own renderer says about the same plan (`terraform show`,
+hashicorp/terraform `internal/command/jsonformat`: plan.go, diff.go; the JSON fields are
+`internal/command/jsonplan/plan.go`). tests/terraform/test_plan_corpus.py checks it against
+`terraform show` of real plans.
+
+Resources (`resource_changes[].change.actions`), as `renderHuman` lists and counts them:
 - ["delete","create"] and ["create","delete"] are one *replace*, never an add or a destroy;
-- ["no-op"] with `change.importing` is an *import*; an import with an update counts both;
-- `previous_address` is a *move*; a move with an update counts both;
+  ["create","forget"] replaces without destroying the old object (`destroy = false`);
+- ["no-op"] is shown only when it is an *import* (`change.importing`) or a *move*
+  (`previous_address` other than `address`); an import or move with an update counts both;
 - ["read"] is a data source read during apply; ["forget"] is a `removed` block;
-- deposed objects being deleted count as destroys.
-`resource_drift` is what changed outside of Terraform; `output_changes` the outputs.
+  a deleted *data* source is not shown at all; deposed objects being deleted are destroys.
+
+Drift (`resource_drift`, "Objects have changed outside of Terraform"), as `precomputeDiffs`
+and `renderHumanDiffDrift` decide:
+- a refresh-only plan shows all of it;
+- any other plan shows a drifted resource only when an entry of `relevant_attributes` names
+  it (or names no resource) and one of those attributes changed. The field is `omitempty`:
+  absent means *nothing* is relevant. A planned change of the same address does not make
+  its drift relevant. A plan that is otherwise empty shows no drift at all.
+The plan JSON does not record the mode (`terraform plan -refresh-only` / `-destroy`): mlops
+passes the mode of the plans it makes; for other plans it is inferred from what Terraform
+guarantees (`internal/terraform/context_plan.go`): a refresh-only plan never has resource
+changes, and is applyable exactly when the refresh changed the state.
+
+Also read: `output_changes` (partly unknown values shown as `(known after apply)`),
+`action_invocations` (Terraform 1.14: an action-only plan has changes), `deferred_changes`,
+`complete`, `applyable` and `errored`. Anything else is ignored. Input that is not the plan
+JSON Terraform writes raises ValueError saying what is wrong, never another exception.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from mlops.core import cost
+from mlops.core import cost, envs
 from mlops.core.masking import MASK, Masker, redact_value
 
-SCHEMA_VERSION = 1
+# 2: drift as Terraform shows it, mode, applyable/complete, actions and deferred changes.
+SCHEMA_VERSION = 2
 Status = Literal["ok", "failed"]
-ENV_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MODES = ("normal", "destroy", "refresh-only")
+ENV_RE = envs.ENV_NAME_RE
 MAX_VALUE_CHARS = 200
 MAX_ERROR_CHARS = 6000
+UNKNOWN_TEXT = "(known after apply)"
 
 # Resource types whose destroy or replacement loses something that cannot be re-created by
 # applying again: data ("data") or live traffic ("serving"). Endpoint configurations and
@@ -58,9 +83,58 @@ CRITICAL_TYPES: Mapping[str, str] = {
 
 
 def _check_env(env: str) -> str:
-    if not ENV_RE.match(env):
-        raise ValueError(f"env {env!r} is not a valid environment name (letters, digits, _ . -)")
+    problem = envs.env_name_problem(env)
+    if problem:
+        raise ValueError(f"{problem}: not a valid environment name")
     return env
+
+
+# ---------------------------------------------------------------- reading untrusted JSON
+
+
+def _obj(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} is {type(value).__name__}, not an object")
+    return value
+
+
+def _objects(container: Mapping[str, Any], key: str, where: str = "") -> list[Mapping[str, Any]]:
+    """container[key]: a list of objects; absent or null is empty (Terraform's omitempty)."""
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{where}{key} is {type(value).__name__}, not a list")
+    return [_obj(item, f"{where}{key}[{i}]") for i, item in enumerate(value)]
+
+
+def _str(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError(f"{where} is {type(value).__name__}, not a string")
+    return str(value)
+
+
+def _flag(plan: Mapping[str, Any], key: str) -> bool | None:
+    value = plan.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{key} is {type(value).__name__}, not true or false")
+    return value
+
+
+def _actions(change: Mapping[str, Any], where: str) -> list[str]:
+    actions = change.get("actions") or []
+    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise ValueError(f"{where}.actions is not a list of strings")
+    return actions
+
+
+def _change(rc: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    return _obj(rc.get("change") or {}, f"{where}.change")
+
+
+# ---------------------------------------------------------------- the summary
 
 
 @dataclass(frozen=True)
@@ -74,7 +148,9 @@ class Counts:
     read: int = 0
     forget: int = 0
     outputs: int = 0  # output values changing
-    drift: int = 0  # resources changed outside of Terraform
+    drift: int = 0  # resources changed outside of Terraform, as Terraform shows them
+    actions: int = 0  # action invocations (Terraform >= 1.14)
+    deferred: int = 0  # changes Terraform deferred to a later plan
 
     def to_dict(self) -> dict[str, int]:
         return {f.name.rstrip("_"): getattr(self, f.name) for f in fields(self)}
@@ -93,15 +169,21 @@ class Counts:
         return (self.add + self.change + self.destroy + self.replace + self.import_
                 + self.move + self.forget)
 
+    def terraform_line(self) -> tuple[int, int, int, int]:
+        """(import, add, change, destroy) as Terraform's "Plan:" line counts them: a
+        replacement is one add and one destroy there."""
+        return (self.import_, self.add + self.replace, self.change, self.destroy + self.replace)
+
 
 @dataclass(frozen=True)
 class ResourceRow:
     address: str
     type: str
-    action: str  # create|update|delete|replace|read|forget|no-op
+    action: str  # create|update|delete|replace|create+forget|read|forget|no-op
     importing: bool = False
     previous_address: str | None = None
     critical: str | None = None  # CRITICAL_TYPES reason when destroyed or replaced
+    reason: str | None = None  # Terraform's action_reason, e.g. replace_by_triggers
 
     @property
     def label(self) -> str:
@@ -111,7 +193,8 @@ class ResourceRow:
         if self.previous_address:
             parts.append("move")
         if self.action != "no-op" or not parts:
-            parts.append({"delete": "destroy"}.get(self.action, self.action))
+            parts.append({"delete": "destroy", "create+forget": "replace, keeping the old "
+                          "object"}.get(self.action, self.action))
         return " + ".join(parts)
 
     @property
@@ -121,16 +204,16 @@ class ResourceRow:
     def to_dict(self) -> dict[str, Any]:
         return {"address": self.address, "type": self.type, "action": self.action,
                 "importing": self.importing, "previous_address": self.previous_address,
-                "critical": self.critical}
+                "critical": self.critical, "reason": self.reason}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResourceRow:
-        prev = data.get("previous_address")
-        crit = data.get("critical")
+        prev, crit, reason = data.get("previous_address"), data.get("critical"), data.get("reason")
         return cls(address=str(data["address"]), type=str(data.get("type", "")),
                    action=str(data["action"]), importing=bool(data.get("importing", False)),
                    previous_address=None if prev is None else str(prev),
-                   critical=None if crit is None else str(crit))
+                   critical=None if crit is None else str(crit),
+                   reason=None if reason is None else str(reason))
 
 
 @dataclass(frozen=True)
@@ -157,7 +240,7 @@ class OutputRow:
 class DriftRow:
     address: str
     type: str
-    action: str  # update|delete (deleted outside of Terraform)
+    action: str  # update|delete (deleted outside of Terraform)|move (refresh-only)
 
     def to_dict(self) -> dict[str, Any]:
         return {"address": self.address, "type": self.type, "action": self.action}
@@ -165,6 +248,39 @@ class DriftRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftRow:
         return cls(str(data["address"]), str(data.get("type", "")), str(data["action"]))
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """An action invocation: `address` (action.TYPE.NAME) and what triggers it: "invoke"
+    (`terraform plan -invoke`) or "<event> of <resource>" (a lifecycle action_trigger)."""
+
+    address: str
+    type: str
+    trigger: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "type": self.type, "trigger": self.trigger}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActionRow:
+        return cls(str(data["address"]), str(data.get("type", "")), str(data["trigger"]))
+
+
+@dataclass(frozen=True)
+class DeferredRow:
+    """A change Terraform could not plan yet: it needs another plan after this one applies."""
+
+    address: str
+    action: str
+    reason: str  # jsonplan's DeferredReason*, e.g. instance_count_unknown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "action": self.action, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeferredRow:
+        return cls(str(data["address"]), str(data["action"]), str(data.get("reason", "")))
 
 
 @dataclass(frozen=True)
@@ -180,10 +296,31 @@ class PlanSummary:
     prices_as_of: str | None = None
     terraform_version: str = ""
     error: str = ""  # masked, clipped error text of a failed plan
+    mode: str = "normal"  # MODES: how the plan was made
+    applyable: bool | None = None  # Terraform's `applyable`; None: not in the plan JSON
+    complete: bool | None = None  # Terraform's `complete`; None: not in the plan JSON
+    actions: tuple[ActionRow, ...] = ()
+    deferred: tuple[DeferredRow, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        return self.counts.resource_changes > 0 or self.counts.outputs > 0
+        """Applying it would do something: change resources or outputs, invoke actions, or
+        (refresh-only) record what changed outside of Terraform in the state."""
+        c = self.counts
+        return (c.resource_changes > 0 or c.outputs > 0 or c.actions > 0
+                or (self.mode == "refresh-only" and c.drift > 0))
+
+    @property
+    def incomplete(self) -> bool:
+        """Terraform says another plan is needed after this one (`complete: false`):
+        deferred changes, or a plan limited with -target."""
+        return self.status == "ok" and self.complete is False
+
+    @property
+    def not_applyable(self) -> bool:
+        """Terraform says it cannot be applied although it lists changes. (A plan without
+        changes is never applyable: that is just "no changes".)"""
+        return self.status == "ok" and self.applyable is False and self.has_changes
 
     @property
     def destroys(self) -> tuple[ResourceRow, ...]:
@@ -200,17 +337,22 @@ class PlanSummary:
             "status": self.status,
             "plan_hash": self.plan_hash,
             "terraform_version": self.terraform_version,
+            "mode": self.mode,
+            "applyable": self.applyable,
+            "complete": self.complete,
             "counts": self.counts.to_dict(),
             "resources": [r.to_dict() for r in self.resources],
             "outputs": [o.to_dict() for o in self.outputs],
             "drift": [d.to_dict() for d in self.drift],
+            "actions": [a.to_dict() for a in self.actions],
+            "deferred": [d.to_dict() for d in self.deferred],
             "cost": [c.to_dict() for c in self.cost],
             "prices_as_of": self.prices_as_of,
             "error": self.error,
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PlanSummary:
+    def from_dict(cls, data: Any) -> PlanSummary:
         """Parse summary.json. Raises ValueError saying what is wrong."""
         if not isinstance(data, Mapping):
             raise ValueError("summary.json must hold a JSON object")
@@ -221,23 +363,35 @@ class PlanSummary:
         status = data.get("status")
         if status not in ("ok", "failed"):
             raise ValueError(f"summary.json status {status!r} is not 'ok' or 'failed'")
+        mode = data.get("mode", "normal")
+        if mode not in MODES:
+            raise ValueError(f"summary.json mode {mode!r} is not one of {', '.join(MODES)}")
         try:
             env = _check_env(str(data["env"]))
             as_of = data.get("prices_as_of")
+
+            def rows(key: str) -> list[Mapping[str, Any]]:
+                return _objects(data, key, "summary.json ")
+
             return cls(
                 env=env,
                 status="ok" if status == "ok" else "failed",
                 plan_hash=str(data.get("plan_hash") or ""),
                 terraform_version=str(data.get("terraform_version") or ""),
-                counts=Counts.from_dict(data.get("counts") or {}),
-                resources=tuple(ResourceRow.from_dict(r) for r in data.get("resources") or []),
-                outputs=tuple(OutputRow.from_dict(o) for o in data.get("outputs") or []),
-                drift=tuple(DriftRow.from_dict(d) for d in data.get("drift") or []),
-                cost=tuple(cost.CostLine.from_dict(c) for c in data.get("cost") or []),
+                mode=str(mode),
+                applyable=_flag(data, "applyable"),
+                complete=_flag(data, "complete"),
+                counts=Counts.from_dict(_obj(data.get("counts") or {}, "counts")),
+                resources=tuple(ResourceRow.from_dict(r) for r in rows("resources")),
+                outputs=tuple(OutputRow.from_dict(o) for o in rows("outputs")),
+                drift=tuple(DriftRow.from_dict(d) for d in rows("drift")),
+                actions=tuple(ActionRow.from_dict(a) for a in rows("actions")),
+                deferred=tuple(DeferredRow.from_dict(d) for d in rows("deferred")),
+                cost=tuple(cost.CostLine.from_dict(c) for c in rows("cost")),
                 prices_as_of=None if as_of is None else str(as_of),
                 error=str(data.get("error") or ""),
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ValueError(f"summary.json is malformed: {err!r}") from err
 
 
@@ -247,11 +401,42 @@ def plan_hash(plan: Mapping[str, Any]) -> str:
     Canonical, so re-serialising the same plan (pretty-printed, reordered) keeps the hash.
     """
     canonical = json.dumps(plan, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+# ---------------------------------------------------------------- values (outputs)
+
+# Stands in for an unknown value while rendering; a per-process token no real value has.
+_UNKNOWN = f"\x00unknown-{os.urandom(16).hex()}\x00"
+
+
+def with_unknowns(value: Any, unknown: Any) -> Any:
+    """`after` with the parts `after_unknown` marks (true, or nested objects/lists of
+    true) put back: Terraform omits unknown keys from `after` and writes null for unknown
+    list elements, so without this they would show as missing or null."""
+    if unknown is True:
+        return _UNKNOWN
+    if isinstance(unknown, Mapping):
+        merged = dict(value) if isinstance(value, Mapping) else {}
+        for key, sub in unknown.items():
+            merged[key] = with_unknowns(merged.get(key), sub)
+        return merged
+    if isinstance(unknown, list):
+        items = list(value) if isinstance(value, list) else []
+        items += [None] * (len(unknown) - len(items))
+        return [with_unknowns(item, unknown[i]) if i < len(unknown) else item
+                for i, item in enumerate(items)]
+    return value
 
 
 def _render_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if value == _UNKNOWN:
+        text = UNKNOWN_TEXT
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        text = text.replace(json.dumps(_UNKNOWN), UNKNOWN_TEXT)
     text = text.replace("\n", "\\n")
     if len(text) > MAX_VALUE_CHARS:
         text = text[: MAX_VALUE_CHARS - 1] + "…"
@@ -259,9 +444,11 @@ def _render_value(value: Any) -> str:
 
 
 def _output_rows(plan: Mapping[str, Any], masker: Masker) -> list[OutputRow]:
+    changes = _obj(plan.get("output_changes") or {}, "output_changes")
     rows = []
-    for name, oc in sorted((plan.get("output_changes") or {}).items()):
-        actions = list(oc.get("actions") or [])
+    for name, raw in sorted(changes.items()):
+        oc = _obj(raw, f"output_changes.{name}")
+        actions = _actions(oc, f"output_changes.{name}")
         if actions in (["no-op"], []):
             continue
         action = "update" if len(actions) > 1 else actions[0]
@@ -276,125 +463,266 @@ def _output_rows(plan: Mapping[str, Any], masker: Masker) -> list[OutputRow]:
 
 
 def _output_side(oc: Mapping[str, Any], key: str, masker: Masker) -> str:
-    value = redact_value(oc.get(key), oc.get(f"{key}_sensitive"))
+    value = oc.get(key)
+    if key == "after":
+        value = with_unknowns(value, oc.get("after_unknown"))
+    # Sensitive before unknown, as Terraform checks them (differ: checkForSensitive first).
+    value = redact_value(value, oc.get(f"{key}_sensitive"))
     if value == MASK:
         return MASK
-    if key == "after" and oc.get("after_unknown") is True:
-        return "(known after apply)"
     return masker.mask(_render_value(value))
 
 
-def _row(rc: Mapping[str, Any], masker: Masker) -> ResourceRow | None:
-    change = rc.get("change") or {}
-    actions = list(change.get("actions") or [])
-    importing = bool(change.get("importing"))
-    prev = rc.get("previous_address")
+# ---------------------------------------------------------------- resources
+
+
+def _action(actions: Sequence[str]) -> str:
     if sorted(actions) == ["create", "delete"]:
-        action = "replace"
-    elif len(actions) == 1:
-        action = actions[0]
-    else:
-        action = "+".join(actions) or "no-op"
-    if action == "no-op" and not importing and not prev:
-        return None
-    address = str(rc.get("address", ""))
+        return "replace"
+    if sorted(actions) == ["create", "forget"]:
+        return "create+forget"
+    if len(actions) == 1:
+        return actions[0]
+    return "+".join(actions) or "no-op"
+
+
+def _moved(rc: Mapping[str, Any]) -> bool:
+    prev = rc.get("previous_address")
+    return bool(prev) and prev != rc.get("address")
+
+
+def _row(rc: Mapping[str, Any], where: str, masker: Masker) -> ResourceRow | None:
+    change = _change(rc, where)
+    action = _action(_actions(change, where))
+    importing = change.get("importing") is not None
+    moved = _moved(rc)
+    if action == "no-op" and not importing and not moved:
+        return None  # renderHuman: "Don't show anything for NoOp changes"
+    if action == "delete" and rc.get("mode") == "data":
+        return None  # renderHuman: "Don't render anything for deleted data sources"
+    address = _str(rc.get("address"), f"{where}.address")
     if rc.get("deposed"):
-        address += f" (deposed {rc['deposed']})"
-    rtype = str(rc.get("type", ""))
+        address += f" (deposed {_str(rc['deposed'], f'{where}.deposed')})"
+    rtype = _str(rc.get("type"), f"{where}.type")
     critical = CRITICAL_TYPES.get(rtype) if action in ("delete", "replace") else None
+    reason = rc.get("action_reason")
     return ResourceRow(
         address=masker.mask(address), type=rtype, action=action, importing=importing,
-        previous_address=masker.mask(str(prev)) if prev else None, critical=critical,
+        previous_address=masker.mask(_str(rc.get("previous_address"), where)) if moved else None,
+        critical=critical, reason=_str(reason, f"{where}.action_reason") or None,
     )
 
 
-def _leaf_paths(before: Any, after: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Attribute paths whose values differ between before and after."""
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        for key in set(before) | set(after):
-            yield from _leaf_paths(before.get(key), after.get(key), (*path, key))
-    elif (isinstance(before, list) and isinstance(after, list)
-          and len(before) == len(after)):
-        for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            yield from _leaf_paths(b, a, (*path, i))
-    elif before != after:
-        yield path
-
-
-def _relevant_drift(rc: Mapping[str, Any], plan: Mapping[str, Any],
-                    changing: set[str]) -> bool:
-    """Whether a drifted resource matters, the way Terraform decides what to show under
-    "Objects have changed outside of Terraform": a delete, a resource that also has a
-    planned change, or a changed attribute listed in `relevant_attributes` (what the
-    planned changes read). Computed attributes that a provider fills in after apply
-    (e.g. aws_s3_bucket's legacy blocks, inline_policy) are not drift anyone caused."""
-    if "relevant_attributes" not in plan:  # older plan format: keep everything
-        return True
-    address = str(rc.get("address", ""))
-    change = rc.get("change") or {}
-    if "delete" in (change.get("actions") or []) or address in changing:
-        return True
-    wanted = [tuple(ra.get("attribute") or ()) for ra in plan.get("relevant_attributes") or []
-              if ra.get("resource") == address]
-    if not wanted:
-        return False
-    for changed in _leaf_paths(change.get("before"), change.get("after")):
-        for attr in wanted:
-            n = min(len(attr), len(changed))
-            if tuple(attr[:n]) == tuple(changed[:n]):
-                return True
-    return False
-
-
-def _count(rows: Sequence[ResourceRow], outputs: int, drift: int) -> Counts:
+def _count(rows: Sequence[ResourceRow], outputs: int, drift: int, actions: int,
+           deferred: int) -> Counts:
     n: dict[str, int] = {"create": 0, "update": 0, "delete": 0, "replace": 0, "read": 0,
                          "forget": 0}
     imports = moves = 0
     for row in rows:
-        if row.action in n:
+        if row.action == "create+forget":
+            n["create"] += 1
+            n["forget"] += 1
+        elif row.action in n:
             n[row.action] += 1
         imports += row.importing
         moves += row.previous_address is not None
     return Counts(add=n["create"], change=n["update"], destroy=n["delete"],
                   replace=n["replace"], import_=imports, move=moves, read=n["read"],
-                  forget=n["forget"], outputs=outputs, drift=drift)
+                  forget=n["forget"], outputs=outputs, drift=drift, actions=actions,
+                  deferred=deferred)
 
 
-def summarize(plan: Mapping[str, Any], env: str, *, masker: Masker | None = None,
-              prices: cost.PriceTable | None = None) -> PlanSummary:
-    """Summarise a `terraform show -json` plan (format_version 1.x) for one environment."""
+# ---------------------------------------------------------------- drift
+
+
+def infer_mode(plan: Mapping[str, Any]) -> str:
+    """The plan's mode, which its JSON does not record. Terraform guarantees a refresh-only
+    plan has no resource changes ("Invalid refresh-only plan" otherwise) and is applyable
+    when the refresh changed the state; a normal plan with no resource changes is only
+    applyable when outputs change, and shows no drift either way (its drift has no
+    relevant attributes). A destroy plan renders drift like a normal one."""
+    if (not plan.get("resource_changes") and plan.get("resource_drift")
+            and plan.get("applyable") is True):
+        return "refresh-only"
+    return "normal"
+
+
+def _step_matches(step: Any, key: str | int) -> bool:
+    """attribute_path's GetChildWithKey / GetChildWithIndex: a string names a key; a number,
+    or a string holding one, names an index."""
+    if isinstance(key, str):
+        return isinstance(step, str) and step == key
+    if isinstance(step, bool) or not isinstance(step, int | float | str):
+        return False
+    try:
+        return int(float(step)) == key
+    except (ValueError, OverflowError):
+        return False
+
+
+def _relevant_change(before: Any, after: Any, paths: list[tuple[Any, ...]]) -> bool:
+    """Whether `before` -> `after` changes anything the attribute paths reach: Terraform's
+    differ with a relevant-attributes matcher (propagating: a path that ends here makes
+    everything below relevant; what no path reaches is treated as unchanged)."""
+    if not paths:
+        return False
+    if any(len(p) == 0 for p in paths):
+        return bool(before != after)
+    if (before is None) != (after is None):
+        return True  # GetDefaultActionForIteration: a value appearing or going away
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        for key in set(before) | set(after):
+            sub = [p[1:] for p in paths if _step_matches(p[0], key)]
+            if sub and _relevant_change(before.get(key), after.get(key), sub):
+                return True
+        return False
+    if isinstance(before, list) and isinstance(after, list):
+        if not all(not isinstance(p[0], str) or p[0].lstrip("-").isdigit() for p in paths):
+            return bool(before != after)  # reached by a key path: every element relevant
+        for i in range(max(len(before), len(after))):
+            sub = [p[1:] for p in paths if _step_matches(p[0], i)]
+            b = before[i] if i < len(before) else None
+            a = after[i] if i < len(after) else None
+            if sub and _relevant_change(b, a, sub):
+                return True
+        return False
+    return bool(before != after)
+
+
+def _relevant_paths(plan: Mapping[str, Any], address: str) -> list[tuple[Any, ...]]:
+    paths = []
+    for i, ra in enumerate(_objects(plan, "relevant_attributes")):
+        resource = _str(ra.get("resource"), f"relevant_attributes[{i}].resource")
+        attribute = ra.get("attribute") or []
+        if not isinstance(attribute, list):
+            raise ValueError(f"relevant_attributes[{i}].attribute is not a list")
+        if not resource or resource == address:
+            paths.append(tuple(attribute))
+    return paths
+
+
+def _plan_is_empty(plan: Mapping[str, Any]) -> bool:
+    """diffs.Empty(): no resource change other than no-op (a forget alone renders as no-op)
+    or a move, and no output change."""
+    for i, rc in enumerate(_objects(plan, "resource_changes")):
+        actions = _actions(_change(rc, f"resource_changes[{i}]"), f"resource_changes[{i}]")
+        if actions not in (["no-op"], ["forget"], []) or _moved(rc):
+            return False
+    changes = _obj(plan.get("output_changes") or {}, "output_changes")
+    return all(_actions(_obj(oc, f"output_changes.{n}"), n) in (["no-op"], [])
+               for n, oc in changes.items())
+
+
+def _drift_rows(plan: Mapping[str, Any], mode: str, masker: Masker) -> list[DriftRow]:
+    entries = _objects(plan, "resource_drift")
+    if mode != "refresh-only" and (not entries or _plan_is_empty(plan)):
+        return []  # renderHumanDiffDrift: nothing to show beside an empty plan
+    rows = []
+    for i, rc in enumerate(entries):
+        where = f"resource_drift[{i}]"
+        change = _change(rc, where)
+        actions = _actions(change, where)
+        address = _str(rc.get("address"), f"{where}.address")
+        if mode == "refresh-only":
+            shown = actions not in (["no-op"], []) or _moved(rc)
+        else:
+            shown = _relevant_change(change.get("before"), change.get("after"),
+                                     _relevant_paths(plan, address))
+        if not shown:
+            continue
+        action = ("delete" if "delete" in actions else "move" if actions in (["no-op"], [])
+                  else "+".join(actions))
+        rows.append(DriftRow(masker.mask(address), _str(rc.get("type"), f"{where}.type"),
+                             action))
+    return rows
+
+
+# ---------------------------------------------------------------- actions, deferred
+
+
+def _action_rows(plan: Mapping[str, Any], masker: Masker) -> list[ActionRow]:
+    rows = []
+    for i, ai in enumerate(_objects(plan, "action_invocations")):
+        where = f"action_invocations[{i}]"
+        lifecycle = ai.get("lifecycle_action_trigger")
+        if isinstance(lifecycle, Mapping):
+            event = _str(lifecycle.get("action_trigger_event"), f"{where}.event") or "trigger"
+            resource = _str(lifecycle.get("triggering_resource_address"), where)
+            trigger = f"{event} of {resource}" if resource else event
+        else:
+            trigger = "invoke"
+        rows.append(ActionRow(masker.mask(_str(ai.get("address"), f"{where}.address")),
+                              _str(ai.get("type"), f"{where}.type"), masker.mask(trigger)))
+    return rows
+
+
+def _deferred_rows(plan: Mapping[str, Any], masker: Masker) -> list[DeferredRow]:
+    rows = []
+    for i, dc in enumerate(_objects(plan, "deferred_changes")):
+        where = f"deferred_changes[{i}]"
+        rc = _obj(dc.get("resource_change") or {}, f"{where}.resource_change")
+        action = _action(_actions(_change(rc, where), where))
+        rows.append(DeferredRow(masker.mask(_str(rc.get("address"), f"{where}.address")),
+                                action, _str(dc.get("reason"), f"{where}.reason")))
+    for i, da in enumerate(_objects(plan, "deferred_action_invocations")):
+        where = f"deferred_action_invocations[{i}]"
+        ai = _obj(da.get("action_invocation") or {}, f"{where}.action_invocation")
+        rows.append(DeferredRow(masker.mask(_str(ai.get("address"), f"{where}.address")),
+                                "invoke", _str(da.get("reason"), f"{where}.reason")))
+    return rows
+
+
+# ---------------------------------------------------------------- summarize
+
+
+def summarize(plan: Any, env: str, *, masker: Masker | None = None,
+              prices: cost.PriceTable | None = None, mode: str | None = None) -> PlanSummary:
+    """Summarise a `terraform show -json` plan (format_version 1.x) for one environment.
+    `mode` is how the plan was made (MODES); None infers it (infer_mode)."""
     _check_env(env)
     masker = masker or Masker()
-    fmt = str(plan.get("format_version", ""))
-    if not fmt.startswith("1."):
+    if not isinstance(plan, Mapping):
+        raise ValueError(f"plan JSON is {type(plan).__name__}, not an object "
+                         "(expected the output of `terraform show -json PLANFILE`)")
+    fmt = plan.get("format_version")
+    if not isinstance(fmt, str) or not fmt.startswith("1."):
         raise ValueError(f"plan JSON format_version {fmt!r} is not 1.x "
                          "(expected the output of `terraform show -json PLANFILE`)")
-    resource_changes = [rc for rc in plan.get("resource_changes") or []
-                        if isinstance(rc, Mapping)]
-    rows = [row for rc in resource_changes if (row := _row(rc, masker)) is not None]
-    outputs = _output_rows(plan, masker)
-    drift = []
-    changing = {str(rc.get("address")) for rc in resource_changes
-                if (rc.get("change") or {}).get("actions") not in (None, ["no-op"], ["read"])}
-    for rc in plan.get("resource_drift") or []:
-        actions = list((rc.get("change") or {}).get("actions") or [])
-        if actions and actions != ["no-op"] and _relevant_drift(rc, plan, changing):
-            drift.append(DriftRow(masker.mask(str(rc.get("address", ""))),
-                                  str(rc.get("type", "")),
-                                  "delete" if "delete" in actions else "+".join(actions)))
-    errored = bool(plan.get("errored"))
+    if mode is None:
+        mode = infer_mode(plan)
+    elif mode not in MODES:
+        raise ValueError(f"plan mode {mode!r} is not one of {', '.join(MODES)}")
+    try:
+        resource_changes = _objects(plan, "resource_changes")
+        rows = [row for i, rc in enumerate(resource_changes)
+                if (row := _row(rc, f"resource_changes[{i}]", masker)) is not None]
+        outputs = _output_rows(plan, masker)
+        drift = _drift_rows(plan, mode, masker)
+        actions = _action_rows(plan, masker)
+        deferred = _deferred_rows(plan, masker)
+        errored = bool(_flag(plan, "errored"))
+        costs = tuple(cost.cost_lines(resource_changes, prices))
+    except (TypeError, AttributeError, KeyError, RecursionError) as err:
+        # The checks above name the usual shape errors; this names the rest, still as input.
+        raise ValueError(f"plan JSON is not what `terraform show -json` writes: {err!r}") \
+            from err
     return PlanSummary(
         env=env,
         status="failed" if errored else "ok",
         plan_hash=plan_hash(plan),
-        terraform_version=str(plan.get("terraform_version", "")),
-        counts=_count(rows, len(outputs), len(drift)),
+        terraform_version=_str(plan.get("terraform_version"), "terraform_version"),
+        counts=_count(rows, len(outputs), len(drift), len(actions), len(deferred)),
         resources=tuple(rows),
         outputs=tuple(outputs),
         drift=tuple(drift),
-        cost=tuple(cost.cost_lines(resource_changes, prices)),
+        cost=costs,
         prices_as_of=prices.as_of if prices is not None else None,
         error="terraform marked this plan as errored (incomplete)" if errored else "",
+        mode=mode,
+        applyable=_flag(plan, "applyable"),
+        complete=_flag(plan, "complete"),
+        actions=tuple(actions),
+        deferred=tuple(deferred),
     )
 
 

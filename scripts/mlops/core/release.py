@@ -2,7 +2,7 @@
 changes that. Pure: plain data in (the `serving` block), a Change out (the new block, the
 edit, a title, a branch, and lines for humans).
 
-The shape kept in `serving.releases` (ADR 0004, ADR 0009):
+The shape kept in `serving.releases` (ADR 0004, ADR 0015):
 
     releases = {
       m-3f2a9c1b0d = { stable = { ... v1 ... } }                       # previous: rollback target

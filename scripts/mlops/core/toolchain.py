@@ -6,7 +6,9 @@ import json
 import re
 from pathlib import Path
 
-MIN_TERRAFORM = (1, 5, 0)
+# The env roots' `required_version` (versions.tf): S3 native state locking (`use_lockfile`)
+# arrived in Terraform 1.10. tests/unit/test_toolchain.py keeps the two equal.
+MIN_TERRAFORM = (1, 10, 0)
 
 
 def render_cli_config(mirror: Path | None, plugin_cache: Path) -> str:

@@ -87,6 +87,8 @@ class Injection:
     message: str
     headers: dict[str, str]
     times: int | None  # None: forever
+    raw: bytes | None = None  # sent as is (with `content_type`) instead of a JSON message
+    content_type: str = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -429,11 +431,15 @@ class FakeGitHub:
         self.stop()
 
     def inject(self, method: str, path_regex: str, status: int, message: str = "",
-               headers: dict[str, str] | None = None, times: int | None = 1) -> None:
+               headers: dict[str, str] | None = None, times: int | None = 1,
+               raw: bytes | None = None, content_type: str = "text/html; charset=utf-8"
+               ) -> None:
         """Answer the next `times` requests matching (method or "*", path regex) with
-        `status` and GitHub's error body."""
+        `status` and GitHub's error body, or with `raw` as is (what a proxy or a web page
+        answers instead of the API)."""
         self.injections.append(Injection(method, re.compile(path_regex), status,
-                                         message or f"injected {status}", headers or {}, times))
+                                         message or f"injected {status}", headers or {}, times,
+                                         raw, content_type))
 
     def calls(self, method: str | None = None, contains: str = "") -> list[Recorded]:
         return [r for r in self.requests
@@ -579,6 +585,13 @@ class FakeGitHub:
         with self.lock:
             self.requests.append(Recorded(method, path, query, body, dict(h.headers.items())))
             injection = self._take_injection(method, path)
+        if injection is not None and injection.raw is not None:
+            h.send_response(injection.status)
+            h.send_header("Content-Type", injection.content_type)
+            h.send_header("Content-Length", str(len(injection.raw)))
+            h.end_headers()
+            h.wfile.write(injection.raw)
+            return
         if injection is not None:
             self._send(h, injection.status, {"message": injection.message,
                                               "documentation_url": "https://docs.github.com"},

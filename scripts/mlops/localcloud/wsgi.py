@@ -1,13 +1,28 @@
 """WSGI middleware around moto's dispatcher: a health check and fail-fast errors.
 
 moto answers an operation it does not implement by raising NotImplementedError, which
-reaches the client as HTTP 500. Every AWS SDK treats 500 as transient and retries it
-(botocore: "transient status codes 500, 502, 503, 504"; aws-sdk-go-v2
-`DefaultRetryableHTTPStatusCodes`), and the Terraform AWS provider keeps retrying for
-many minutes. Real AWS reports unsupported functionality as a client error with code
-`NotImplemented` (S3 API reference, "List of error codes": "A header you provided implies
-functionality that is not implemented"), which no SDK retries. We answer the same way,
-as HTTP 400, in the wire format of the caller's protocol, naming the service and operation.
+reaches the client as HTTP 500. Every AWS SDK treats 500 as transient and retries it, and
+the Terraform AWS provider keeps retrying for many minutes. Real AWS reports unsupported
+functionality with the error code `NotImplemented` and HTTP status 501 (S3 API reference,
+"List of error codes": "NotImplemented | A header you provided implies functionality that
+is not implemented. | 501 Not Implemented"). We answer the same way, HTTP 501
+`NotImplemented`, in the wire format of the caller's protocol, naming the service and
+operation.
+
+501 is not retried, so failing fast is kept:
+- botocore 1.44 (the version pinned here), `botocore/retries/standard.py`,
+  `TransientRetryableChecker._TRANSIENT_STATUS_CODES = [500, 502, 503, 504]` (standard and
+  adaptive modes); legacy mode, `botocore/data/_retry.json`, retries only the
+  `http_status_code` 500, 502, 503 and 504 (`general_server_error`, `bad_gateway`,
+  `service_unavailable`, `gateway_timeout`) and the throttling codes;
+- aws-sdk-go-v2 (the Terraform AWS provider), `aws/retry`: `DefaultRetryableHTTPStatusCodes`
+  is 500, 502, 503, 504.
+`tests/localcloud/test_failfast.py` checks botocore sends exactly one request in every
+retry mode.
+
+A crash inside moto (any other exception) is ours to report, not AWS's: it is answered
+with HTTP 400 and the code `MlopsLocalcloudError`, which no SDK has in a retry list.
+(AWS's own `InternalFailure` is a 500, which every SDK would retry for minutes.)
 """
 
 from __future__ import annotations
@@ -32,6 +47,8 @@ HOLD_PATH = "/_mlops/sagemaker/hold"
 NOT_IMPLEMENTED = "NotImplemented"
 INTERNAL = "MlopsLocalcloudError"  # ours, so no SDK has it in a retry list
 REST_XML_SERVICES = frozenset({"s3", "s3control", "route53", "cloudfront"})
+# HTTP status per error code; anything else is a client error (400).
+STATUS = {NOT_IMPLEMENTED: "501 Not Implemented"}
 _MOTO_MESSAGE = re.compile(r"The (\w+) action has not been implemented")
 
 
@@ -93,7 +110,8 @@ class Knobs:
 
 
 class FailFast:
-    """Wraps moto's DomainDispatcherApplication: turns its crashes into 400 errors."""
+    """Wraps moto's DomainDispatcherApplication: an unimplemented operation becomes 501
+    `NotImplemented`, any other crash 400 `MlopsLocalcloudError`."""
 
     def __init__(self, dispatcher: Any) -> None:
         self.dispatcher = dispatcher
@@ -113,7 +131,7 @@ class FailFast:
             return result
         except NotImplementedError as err:
             error = not_implemented(service, operation_name(environ, str(err)))
-            print(f"mlops localcloud: 400 {error.message}", file=sys.stderr, flush=True)
+            print(f"mlops localcloud: 501 {error.message}", file=sys.stderr, flush=True)
         except Exception as err:
             operation = operation_name(environ, "")
             error = AwsError(service, operation, INTERNAL,
@@ -187,4 +205,4 @@ def render_error(error: AwsError, proto: str) -> tuple[str, list[tuple[str, str]
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
                ("x-amzn-ErrorType", error.code), ("x-amzn-RequestId", request_id),
                ("x-amz-request-id", request_id)]
-    return "400 Bad Request", headers, body
+    return STATUS.get(error.code, "400 Bad Request"), headers, body

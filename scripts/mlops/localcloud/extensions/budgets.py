@@ -13,6 +13,13 @@ Added here, as the AWS Budgets API reference describes them:
   create the subscriber."; UpdateSubscriber; UpdateNotification.
 - DeleteSubscriber: "Deleting the last subscriber to a notification also deletes the
   notification."
+- DeleteSubscriber, UpdateSubscriber and UpdateNotification of a budget, notification or
+  subscriber that does not exist: NotFoundException, listed in each operation's Errors
+  ("NotFoundException: We can't locate the resource that you specified."); never a silent
+  success. UpdateSubscriber and UpdateNotification to a subscriber or notification that
+  already exists (another one than the old): DuplicateRecordException ("The budget name
+  already exists. Budget names must be unique within an account.", the only description
+  the reference gives the code; both operations list it).
 - CreateBudget `ResourceTags`, TagResource, UntagResource, ListTagsForResource (budgets
   are taggable resources, ARN `arn:aws:budgets::<account>:budget/<name>`).
 - DescribeNotificationsForBudget of a missing budget: NotFoundException, not a crash.
@@ -134,26 +141,44 @@ def _create_subscriber(self: Any) -> str:
     return "{}"
 
 
+def _subscriber_index(self: Any, notification: Any, key: str) -> int:
+    wanted = self._get_param(key)
+    for i, subscriber in enumerate(notification.subscribers):
+        if same_subscriber(subscriber, wanted):
+            return i
+    raise _not_found(f"subscriber {wanted} of notification {self._get_param('Notification')} "
+                     f"of budget {self._get_param('BudgetName')}")
+
+
 def _delete_subscriber(self: Any) -> str:
     budget, notification = _budget(self), _notification(self)
-    gone = self._get_param("Subscriber")
-    notification.subscribers = [s for s in notification.subscribers
-                                if not same_subscriber(s, gone)]
+    del notification.subscribers[_subscriber_index(self, notification, "Subscriber")]
     if not notification.subscribers:
         budget.notifications.remove(notification)
     return "{}"
 
 
 def _update_subscriber(self: Any) -> str:
+    from moto.budgets.exceptions import DuplicateRecordException
+
     notification = _notification(self)
-    old, new = self._get_param("OldSubscriber"), self._get_param("NewSubscriber")
-    notification.subscribers = [new if same_subscriber(s, old) else s
-                                for s in notification.subscribers]
+    index = _subscriber_index(self, notification, "OldSubscriber")
+    new = self._get_param("NewSubscriber")
+    if any(same_subscriber(s, new) for i, s in enumerate(notification.subscribers)
+           if i != index):
+        raise DuplicateRecordException("subscriber", new.get("Address", ""))
+    notification.subscribers[index] = new
     return "{}"
 
 
 def _update_notification(self: Any) -> str:
-    _notification(self, "OldNotification").details = self._get_param("NewNotification")
+    from moto.budgets.exceptions import DuplicateRecordException
+
+    budget, old = _budget(self), _notification(self, "OldNotification")
+    new = self._get_param("NewNotification")
+    if any(n is not old and same_notification(n.details, new) for n in budget.notifications):
+        raise DuplicateRecordException("notification", str(new))
+    old.details = new
     return "{}"
 
 

@@ -4,7 +4,7 @@ The EC2 API reference, MonitorInstances: "Enables detailed monitoring for a runn
 instance. Otherwise, basic monitoring is enabled."; the response lists each instance with
 its monitoring state (`pending` while it is being enabled; UnmonitorInstances answers
 `disabling`); an unknown id is `InvalidInstanceID.NotFound`. moto 5.2.5 raises
-NotImplementedError for both (our fail-fast answer: 400 NotImplemented), although its
+NotImplementedError for both (our fail-fast answer: 501 NotImplemented), although its
 RunInstances (`Monitoring.Enabled`) and DescribeInstances already carry the state. The AWS
 provider calls MonitorInstances after creating an `aws_instance` with `monitoring = true`
 (modules/gpu_trainer), so that apply failed. We set the instance's state, reached at once

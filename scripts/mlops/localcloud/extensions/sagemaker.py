@@ -11,6 +11,8 @@ UpdateEndpointWeightsAndCapacities. What we reproduce (quotes from the API refer
   "Cannot update in-progress endpoint".
 - CreateEndpoint: status `Creating`, then `InService`; an existing name is refused with
   ValidationException "Cannot create already existing endpoint".
+- ListEndpoints reports each endpoint's current `EndpointStatus` (and filters on it with
+  StatusEquals), like DescribeEndpoint: a listing is a read, so it settles transitions too.
 - UpdateEndpointWeightsAndCapacities: "When it receives the request, SageMaker sets the
   endpoint status to Updating. After updating the endpoint, it sets the status to
   InService." DesiredWeight changes at once, CurrentWeight when the update finishes;
@@ -253,6 +255,7 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
     original_describe = backend_cls.describe_endpoint
     original_delete = backend_cls.delete_endpoint
     original_delete_config = backend_cls.delete_endpoint_config
+    original_list = backend_cls.list_endpoints
     original_reset = backend_cls.reset
 
     def endpoint_arn(self: Any, name: str) -> str:
@@ -309,6 +312,12 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
                     "StartTime": transition.started,
                 }
             return response
+
+    def list_endpoints(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lifecycle.lock:
+            for endpoint in list(self.endpoints.values()):
+                lifecycle.settle(endpoint)
+            return original_list(self, *args, **kwargs)
 
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         with lifecycle.lock:
@@ -371,7 +380,7 @@ def _patch_backend(backend_cls: Any, lifecycle: Lifecycle) -> None:
             host.stop_backend(self.account_id, self.region_name)
         original_reset(self)
 
-    for func in (create_endpoint, describe_endpoint, update_endpoint,
+    for func in (create_endpoint, describe_endpoint, list_endpoints, update_endpoint,
                  update_endpoint_weights_and_capacities, delete_endpoint_config,
                  delete_endpoint, reset):
         setattr(backend_cls, func.__name__, func)

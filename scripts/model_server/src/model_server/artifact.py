@@ -71,6 +71,9 @@ TYPE_NODE_TYPES: frozenset[str] = frozenset({"builtins.str", "builtins.int"})
 
 _MEMO_FILE = re.compile(r"^(\d+)(\.[a-z]+)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Where `mlops artifact push` puts an archive: content-addressed by its own sha256.
+_ARTIFACT_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(?:.+/)?models/"
+                           r"([0-9a-f]{64})/model\.tar\.gz$")
 
 
 class ArtifactError(Exception):
@@ -353,3 +356,45 @@ def load(members: dict[str, bytes]) -> LoadedModel:
 
 def load_dir(model_dir: Path) -> LoadedModel:
     return load(read_model_dir(model_dir))
+
+
+# -- content-addressed delivery (the init container, `mlops serve s3://...`) -------------
+
+
+def check_sha256(value: str) -> str:
+    if not _SHA256.match(value or ""):
+        raise ArtifactError(f"{value!r} is not a sha256 hex digest (64 lowercase hex digits)")
+    return value
+
+
+def sha256_from_uri(uri: str) -> str:
+    """The sha256 an artifact URI promises: s3://<bucket>/[...]models/<sha256>/model.tar.gz."""
+    match = _ARTIFACT_URI.match(uri or "")
+    if match is None:
+        raise ArtifactError(f"{uri!r} is not a content-addressed artifact URI "
+                            "(s3://<bucket>/models/<sha256>/model.tar.gz, as `mlops artifact "
+                            "push` prints it)")
+    return match.group(1)
+
+
+def unpack_verified(archive: bytes, expected_sha256: str, into: Path) -> Manifest:
+    """Write the archive's two files into `into` after checking that the archive is the
+    one its URI names (sha256), that it holds exactly the artifact's members, and that
+    they pass `verify` (manifest, digest, trusted types). Nothing is written unless every
+    check passes; the files are read-only."""
+    found = sha256(archive)
+    if found != check_sha256(expected_sha256):
+        raise ArtifactError(f"{ARCHIVE_FILE} has sha256 {found}, but its URI names "
+                            f"{expected_sha256}: it is not the artifact that was released")
+    members = read_archive(archive)
+    manifest = verify(members)
+    into.mkdir(parents=True, exist_ok=True)
+    present = [p.name for p in into.iterdir() if p.name in MEMBERS]
+    if present:
+        raise ArtifactError(f"{into} already holds {', '.join(present)}; unpack into an empty "
+                            "model directory")
+    for name in MEMBERS:
+        path = into / name
+        path.write_bytes(members[name])
+        path.chmod(0o444)
+    return manifest

@@ -149,6 +149,14 @@ class Predictor:
     def manifest(self) -> Manifest:
         return self.loaded.manifest
 
+    @property
+    def batchable(self) -> bool:
+        """False for a fault-injected build: it counts its failures per predict call, so
+        batching requests would change which of them fail (batching.py)."""
+        from model_server.faults import FaultInjected
+
+        return not isinstance(self.loaded.estimator, FaultInjected)
+
     def check_width(self, rows: list[list[float]]) -> None:
         expected = self.manifest.n_features
         for i, row in enumerate(rows):

@@ -1,8 +1,9 @@
-"""Wire protocols, each a router over the shared Predictor.
+"""Wire protocols, each a router over the one ModelSlot of the process.
 
-To add one (e.g. the Open Inference Protocol v2: /v2/health/live, /v2/health/ready,
-/v2/models/{m}, /v2/models/{m}/ready, /v2/models/{m}/infer), write
-`protocols/<name>.py` with `router(predictor) -> APIRouter` and add it here.
+    sagemaker   GET /ping, POST /invocations            (SageMaker's container contract)
+    v2          /v2/health/*, /v2/models/{m}[/...]      (the Open Inference Protocol v2)
+
+To add one, write `protocols/<name>.py` with `router(slot) -> APIRouter` and add it here.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Callable
 
 from fastapi import APIRouter
 
-from model_server.predictor import Predictor
-from model_server.protocols import sagemaker
+from model_server.protocols import sagemaker, v2
+from model_server.state import ModelSlot
 
-PROTOCOLS: dict[str, Callable[[Predictor], APIRouter]] = {
+PROTOCOLS: dict[str, Callable[[ModelSlot], APIRouter]] = {
     "sagemaker": sagemaker.router,
+    "v2": v2.router,
 }
+DEFAULT_PROTOCOLS: tuple[str, ...] = tuple(PROTOCOLS)
