@@ -1,5 +1,6 @@
-"""`mlops demo`, end to end, as a newcomer runs it (`make demo`): a story of under 60 lines,
-every step's full log on disk, a summary table, and nothing left running."""
+"""`mlops demo`, end to end, as a newcomer runs it (`make demo`): a story of one line per
+step with a short excerpt, every step's full log on disk, a summary table, and nothing left
+running."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from mlops.localcloud import control
 
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS = str(Path(sys.executable).parent / "mlops")
-MAX_LINES = 60
+STEPS = 19
+# The header, each step's line and at most four lines of excerpt, the summary table.
+MAX_LINES = 1 + STEPS + 4 * 12 + 3 + STEPS
 
 pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
 
@@ -37,7 +40,7 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
     assert len(lines) < MAX_LINES, f"{len(lines)} lines, not a story:\n{shown}"
 
     steps = [line for line in lines if re.match(r"^ ?\d+\. ", line)]
-    assert len(steps) == 13 and all(re.search(r" ok +\d", s) for s in steps), shown
+    assert len(steps) == STEPS and all(re.search(r" ok +\d", s) for s in steps), shown
     for wanted in ("to add",  # the plan's counts
                    "passed: no violations",  # the policy verdict
                    "## 📋 Terraform plan · `dev`", "**Total:**",  # the PR comment's head
@@ -46,17 +49,23 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
                    "/invocations -> [",  # a prediction on the SageMaker route
                    "/v2/models/churn/infer -> [",  # the same row on the OIP v2 route
                    "passed: dev, staging, prod",  # mlops k8s check on every overlay
+                   "`mlops release` opened PR #1",  # the first release, through Git
+                   "promoted 10% -> 50% -> 100%",  # v2's canary, under traffic
+                   "canary-5xx in ALARM at step 1",  # v3's alarm, from real metrics
+                   "100% on stable again",  # ... and its automatic rollback
+                   "UpdateEndpoint: release",  # the config swap
                    "destroyed"):
         assert wanted in shown, f"{wanted!r} missing from the demo's output:\n{shown}"
     destroyed = re.search(r"destroyed (\d+) resources", shown)
     added = re.search(r"(\d+) to add", shown)
-    assert destroyed and added and destroyed.group(1) == added.group(1), shown
+    # The release steps add the endpoint, its models, configs and alarms: all destroyed too.
+    assert destroyed and added and int(destroyed.group(1)) > int(added.group(1)), shown
 
     table = lines[lines.index(next(line for line in lines if line.split()[:2] ==
                                    ["step", "outcome"])):]
     assert table[-1].split()[:3] == ["total:", "all", "ok"], shown
     logs = sorted((state / "demo").glob("*.log"))
-    assert len(logs) == 13, logs
+    assert len(logs) == STEPS, logs
     for log in logs:
         assert log.name in shown, f"the log {log.name} is never named in the output"
     plan_log = next(p for p in logs if p.name.startswith("03-")).read_text()

@@ -229,9 +229,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     demo = Demo(env, settings, keep=args.keep)
     log_dir = settings.state_dir / "demo"
     runner = StepRunner(log_dir, verbose=args.verbose, shown_dir=shown(log_dir))
-    runner.console.write(f"mlops demo: plan, review, apply, check, release models to and "
-                         f"destroy {DEMO_ENV} on a private embedded AWS (full logs: "
-                         f"{shown(log_dir)}/)\n")
+    runner.console.write(f"mlops demo: {DEMO_ENV} from a plan to model releases and back, on a "
+                         f"private embedded AWS (full logs: {shown(log_dir)}/)\n")
     results = runner.run(demo.steps())
     runner.summary(results)
     if args.keep and demo.info is not None:

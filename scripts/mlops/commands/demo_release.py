@@ -1,8 +1,9 @@
 """The demo's model-release story (issue 9), as steps that each return a short excerpt.
 
 It runs after the demo applied envs/dev (serving disabled), on the demo's embedded AWS,
-with an embedded GitHub seeded from a scratch git copy of the project (the checkout is
-never written to; merging a pull request is simulated by committing its file on main):
+with an embedded GitHub seeded from a scratch git copy of the project in
+`.mlops/demo-release/repo` (the checkout is never written to; merging a pull request is
+simulated by committing its file on main; `mlops traffic` logs in .mlops/demo/traffic/):
 
   train      v1, v2 and a faulty v3 (`--fault error-rate=0.5`): `mlops train`
   push       each to dev's artifact bucket, content-addressed: `mlops artifact push`
@@ -30,7 +31,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -77,13 +77,14 @@ class ReleaseStory:
         ("push them to dev's artifact bucket", "push"),
         ("release v1: PR, merge, apply", "deploy_v1"),
         ("canary v2 to 100% under traffic", "canary_v2"),
-        ("canary v3: rolled back by its 5xx alarm", "canary_v3"),
+        ("canary v3: its 5xx alarm rolls it back", "canary_v3"),
         ("endpoint rollback by config swap", "rollback"),
     )
 
     def open(self) -> ReleaseStory:
         """A scratch git copy of the project, served by an embedded GitHub."""
-        self.tmp = Path(tempfile.mkdtemp(prefix="mlops-demo-release-"))
+        self.tmp = self.settings.state_dir / "demo-release"  # kept by --keep, to look at
+        shutil.rmtree(self.tmp, ignore_errors=True)
         self.root = self.tmp / "repo"
         for name in ("envs", "modules", "policies"):
             shutil.copytree(self.settings.root / name, self.root / name,
@@ -95,7 +96,7 @@ class ReleaseStory:
         self.hub.seed(REPO, self.root / ".git")
         github = self.hub.actions_env(REPO)
         self.env = {**self.base_env, "MLOPS_ROOT": str(self.root),
-                    "MLOPS_STATE_DIR": str(self.settings.state_dir / "demo-release"),
+                    "MLOPS_STATE_DIR": str(self.tmp / "state"),
                     "TF_PLUGIN_CACHE_DIR": str(self.settings.plugin_cache),
                     **{k: github[k] for k in ("GITHUB_API_URL", "GITHUB_TOKEN",
                                               "GITHUB_REPOSITORY")}}
@@ -174,7 +175,7 @@ class ReleaseStory:
     def traffic(self, log_name: str) -> Iterator[Callable[[], dict[str, Any]]]:
         """`mlops traffic` as a process while the block runs (stopped with SIGTERM, so it
         reports); the report, once the block is done, from the callable."""
-        log = self.settings.state_dir / "demo" / f"{log_name}.log"
+        log = self.settings.state_dir / "demo" / "traffic" / f"{log_name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         endpoint = self.endpoint()
         with log.open("w") as err:
@@ -221,8 +222,8 @@ class ReleaseStory:
             argv = ["train", "--seed", str(seed), "--out", str(out)]
             argv += ["--fault", fault] if fault else []
             self.shas[name] = self.mlops(*argv).stdout.strip()
-        return [f"sha256: v1 {self.shas['v1'][:12]}, v2 {self.shas['v2'][:12]}, "
-                f"v3 {self.shas['v3'][:12]} (v3 fails half its requests: error-rate=0.5)",
+        return [f"v1 {self.shas['v1'][:12]}, v2 {self.shas['v2'][:12]}, "
+                f"v3 {self.shas['v3'][:12]} (v3: --fault error-rate=0.5)",
                 "the same seed and code give the same sha256 (deterministic artifacts)"]
 
     def push(self) -> Excerpt:
@@ -246,7 +247,7 @@ class ReleaseStory:
     def canary_v2(self) -> Excerpt:
         pr = self.release("v2")
         self.apply()
-        with self.traffic("traffic-v2") as report:
+        with self.traffic("v2") as report:
             promoted = self.mlops("canary", "promote", "--env", ENV, "--steps", "10,50,100",
                                   "--bake", "10")
         follow_up = self.merge(promoted.stdout)
@@ -258,24 +259,31 @@ class ReleaseStory:
     def canary_v3(self) -> Excerpt:
         pr = self.release("v3")
         self.apply()
-        with self.traffic("traffic-v3") as report:
+        with self.traffic("v3") as report:
             stopped = self.mlops("canary", "promote", "--env", ENV, "--bake", "30", ok=(10,))
-        events = {e["text"].split(":")[0]: e["text"] for e in self._record().get("events", [])}
-        alarm = re.search(r"alarm (\S+) is in ALARM: Threshold Crossed: .*?\[([\d.]+)",
-                          events.get("ROLL BACK", ""))
-        restored = re.search(r"again, ([\d.]+s) after", events.get("100% on stable again", ""))
-        return [f"release PR {pr} merged and applied: v3 at 10% beside v2 (now the stable)",
+        texts = [e["text"] for e in self._record().get("events", [])]
+        fired = next((t for t in texts if t.startswith("ROLL BACK")), "")
+        restored = next((t for t in texts if t.startswith("100% on stable again")), "")
+        alarm = re.search(r"alarm (\S+) is in ALARM: Threshold Crossed: .*?\[([\d.]+)", fired)
+        canary = report().get("variants", {}).get("canary", {})
+        return [f"release PR {pr} merged and applied: v3 at 10% beside v2 (the stable)",
                 f"{alarm.group(1) if alarm else 'its 5xx alarm'} in ALARM at step 1 "
-                f"({alarm.group(2) + '% 5xx, threshold 5%' if alarm else 'real metrics'})",
-                f"100% on stable {restored.group(1) if restored else ''} later, automatically "
-                f"(exit {stopped.code}); {self.served(report())}",
+                f"({float(alarm.group(2)) if alarm else 0:.0f}% 5xx, threshold 5%): exit "
+                f"{stopped.code}",
+                f"{restored or '100% on stable again'}; the canary had "
+                f"{canary.get('requests', 0)} requests, {canary.get('success_rate', 0):.0%} ok",
                 f"follow-up PR {self.pr_of(stopped.stdout)} sets Git back to v2"]
 
     def rollback(self) -> Excerpt:
+        from mlops import context
+        from mlops.commands.endpoint import find_target
+
         before = self.describe()["EndpointConfigName"]
         ran = self.mlops("endpoint", "rollback", "--env", ENV)
+        target = find_target(context.load(self.env), ENV)
         after = self.describe()["EndpointConfigName"]
-        return [f"UpdateEndpoint {before} -> {after}",
+        return [f"UpdateEndpoint: release {target.release_of(before)} -> "
+                f"{target.release_of(after)} (its retained EndpointConfig)",
                 "InService; the old model answered real invocations (checked by the command)",
                 f"the swap recorded in Git: PR {self.pr_of(ran.stdout)} (the same change as "
                 "the canary's follow-up)"]
