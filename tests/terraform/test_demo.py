@@ -1,5 +1,7 @@
 """`mlops demo`, end to end, as a newcomer runs it (`make demo`): a story of under 60 lines,
-every step's full log on disk, a summary table, and nothing left running."""
+every step's full log on disk, a summary table, and nothing left running. The story is
+issue 8's apply on merge (OIDC, a guarded apply, a refused change, a rollback, a guarded
+destroy) around the plan, the PR comment, serving and the Kubernetes check."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from mlops.localcloud import control
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS = str(Path(sys.executable).parent / "mlops")
 MAX_LINES = 60
+STEPS = 15
 
 pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
 
@@ -37,12 +40,20 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
     assert len(lines) < MAX_LINES, f"{len(lines)} lines, not a story:\n{shown}"
 
     steps = [line for line in lines if re.match(r"^ ?\d+\. ", line)]
-    assert len(steps) == 13 and all(re.search(r" ok +\d", s) for s in steps), shown
+    assert len(steps) == STEPS and all(re.search(r" ok +\d", s) for s in steps), shown
     for wanted in ("to add",  # the plan's counts
                    "passed: no violations",  # the policy verdict
                    "## 📋 Terraform plan · `dev`", "**Total:**",  # the PR comment's head
+                   "assumed mlops-demo-dev-apply/",  # OIDC, from a push to main
+                   "from a pull request: AccessDenied",  # ... and refused to a PR
+                   "is the plan reviewed on PR #1",  # the guarded apply's verdict
                    "Apply complete! Resources:",  # what was applied
                    "no changes: the applied infrastructure matches the code",  # zero drift
+                   "(PR #2)",  # a second reviewed change, applied
+                   "exit 3: error: not applying dev: the plan changed since it was reviewed",
+                   "'Not applied at merge' notice",  # ... and said so on the PR
+                   "rolling back to", "revert pull request:",  # the rollback, Git realigned
+                   "refused without --confirm ENV, and for prod",  # the guarded destroy
                    "/invocations -> [",  # a prediction on the SageMaker route
                    "/v2/models/churn/infer -> [",  # the same row on the OIP v2 route
                    "passed: dev, staging, prod",  # mlops k8s check on every overlay
@@ -56,13 +67,14 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
                                    ["step", "outcome"])):]
     assert table[-1].split()[:3] == ["total:", "all", "ok"], shown
     logs = sorted((state / "demo").glob("*.log"))
-    assert len(logs) == 13, logs
+    assert len(logs) == STEPS, logs
     for log in logs:
         assert log.name in shown, f"the log {log.name} is never named in the output"
     plan_log = next(p for p in logs if p.name.startswith("03-")).read_text()
     assert all(len(line) <= 120 for line in lines), "lines a terminal can show"
     assert "Terraform will perform the following actions" in plan_log, plan_log[:2000]
-    assert "Apply complete!" in next(p for p in logs if p.name.startswith("06-")).read_text()
+    applied = next(p for p in logs if p.name.startswith("07-")).read_text()
+    assert "Apply complete!" in applied and "$ mlops apply --env dev --commit" in applied
     assert (state / "demo" / "comment.md").read_text().startswith("<!-- mlops:plan-comment")
 
     server = control.read_state(control.CloudPaths(state / "demo-cloud"))

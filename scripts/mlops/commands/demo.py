@@ -2,20 +2,25 @@
 
 It reads as a story: one line per step with its outcome and duration, and for the key
 results a short excerpt (plan counts, the policy verdict, the head of the PR comment, the
-outputs, zero drift, what was destroyed), then a summary table. Each step's full output
-(Terraform's included) is in `.mlops/demo/<nn>-<step>.log`; a step that fails shows the
-last lines of its log and the log's path. `--verbose` also shows everything as it runs.
+guarded apply, zero drift, the refusal, the rollback, what was destroyed), then a summary
+table. Each step's full output (Terraform's included) is in `.mlops/demo/<nn>-<step>.log`;
+a step that fails shows the last lines of its log and the log's path. `--verbose` also
+shows everything as it runs.
 
 The steps: start a private embedded AWS on a free port (leaving any `mlops cloud up`
 server alone), apply bootstrap/, plan envs/dev, run the policy gate and render the PR
-comment for that real plan, apply exactly that plan, read the outputs, re-plan to prove
-zero drift, serve the trained model locally and get a prediction on the SageMaker and the
-OIP v2 routes (`mlops serve`), check every Kubernetes overlay (`mlops k8s check`),
-destroy the env and bootstrap/, and stop the cloud. Whatever fails, the cloud is
-stopped, so nothing is left behind: the embedded AWS keeps its state in memory only.
+comment for that real plan. Then apply on merge (issue 8, commands/demo_apply.py), with an
+embedded GitHub and a scratch git copy of the project: assume dev's apply role through
+OIDC, apply a merged pull request guarded by its reviewed fingerprint (and re-plan to
+prove zero drift), apply a second reviewed change, refuse one changed behind the
+reviewers' back, roll back to the previous deployment. Serve the trained model locally and
+get a prediction on the SageMaker and the OIP v2 routes (`mlops serve`), check every
+Kubernetes overlay (`mlops k8s check`), destroy dev the guarded way and bootstrap/, and
+stop the cloud. Whatever fails, the cloud is stopped, so nothing is left behind: the
+embedded AWS keeps its state in memory only.
 
-To add a step (later issues: OIDC, guarded apply, canary, ...): a function of the Demo
-returning its excerpt, and a Step in `Demo.steps`.
+To add a step (later issues: canary, ...): a function of the Demo returning its excerpt,
+and a Step in `Demo.steps`.
 """
 
 from __future__ import annotations
@@ -23,17 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops import context
-from mlops.commands.apply import apply_saved
 from mlops.commands.bootstrap import apply_bootstrap
 from mlops.commands.comment import build_body
-from mlops.commands.destroy import destroy_env
+from mlops.commands.demo_apply import ApplyStory
 from mlops.commands.k8s import demo_check
-from mlops.commands.plan import PlanOutput, default_out, init_env, plan_env
+from mlops.commands.plan import PlanOutput, default_out, plan_env
 from mlops.commands.serve import demo_serve
 from mlops.core import comment, plansummary
 from mlops.errors import MlopsError
@@ -42,12 +47,12 @@ from mlops.runner import Excerpt, Step, StepRunner
 from mlops.settings import Settings
 
 DEMO_ENV = "dev"
-MAX_OUTPUTS = 4
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "demo", help="bootstrap, plan, apply, zero-drift check and destroy on the embedded AWS")
+        "demo", help="bootstrap, plan, guarded apply, refused change, rollback, serving and "
+                     "guarded destroy on the embedded AWS and GitHub")
     parser.add_argument("--keep", action="store_true",
                         help="leave the env applied and the cloud running at the end")
     parser.add_argument("--verbose", action="store_true",
@@ -79,6 +84,9 @@ class Demo:
     ctx: context.Context | None = None
     info: control.CloudInfo | None = None
     plan: PlanOutput | None = None
+    bootstrap_outputs: dict[str, Any] = field(default_factory=dict)
+    _story: ApplyStory | None = None
+    _opened: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
         self.cloud = control.CloudPaths(self.settings.state_dir / "demo-cloud")
@@ -90,6 +98,15 @@ class Demo:
                              "fix what it says, then run `mlops demo` again")
         return self.ctx
 
+    @property
+    def story(self) -> ApplyStory:
+        """The apply-on-merge story: an embedded GitHub and a scratch git copy of the
+        project, opened on first use and closed by the last step."""
+        if self._story is None:
+            story = ApplyStory(self.context.env, self.bootstrap_outputs)
+            self._story = self._opened.enter_context(story.opened())
+        return self._story
+
     def steps(self) -> list[Step]:
         story = [
             Step("start a private embedded AWS", self.start_cloud),
@@ -97,16 +114,18 @@ class Demo:
             Step(f"plan {DEMO_ENV}, as for a pull request", self.plan_env),
             Step("policy gate", self.policy),
             Step("PR comment", self.comment),
-            Step("apply the reviewed plan", self.apply),
-            Step("outputs", self.outputs),
-            Step("re-plan: zero drift", self.replan),
+            Step(f"OIDC: {DEMO_ENV}'s apply role, push to main", lambda: self.story.oidc()),
+            Step("apply on merge, guarded", lambda: self.story.guarded_apply()),
+            Step("a second reviewed change, applied", lambda: self.story.second_deploy()),
+            Step("an unreviewed change is refused", lambda: self.story.refused_apply()),
+            Step("rollback to the previous deployment", lambda: self.story.rollback()),
             Step("serve the model locally", self.serve),
             Step("k8s check: every overlay", self.k8s_check),
         ]
         if not self.keep:
-            story += [Step(f"destroy {DEMO_ENV}", self.destroy),
-                      Step("destroy bootstrap/", self.destroy_bootstrap),
-                      Step("stop the embedded AWS", self.stop_cloud, always=True)]
+            story += [Step(f"guarded destroy of {DEMO_ENV}", lambda: self.story.destroy()),
+                      Step("destroy bootstrap/", self.destroy_bootstrap)]
+        story.append(Step("stop the embedded GitHub and AWS", self.stop, always=True))
         return story
 
     # ------------------------------------------------------------------ the steps
@@ -118,8 +137,8 @@ class Demo:
         return f"{info.endpoint} (state in memory: gone when it stops)"
 
     def bootstrap(self) -> Excerpt:
-        outputs = apply_bootstrap(self.context)
-        return f"state bucket {outputs.get('state_bucket', '?')}"
+        self.bootstrap_outputs = apply_bootstrap(self.context)
+        return f"state bucket {self.bootstrap_outputs.get('state_bucket', '?')}"
 
     def plan_env(self) -> Excerpt:
         out = default_out(self.context, DEMO_ENV)
@@ -148,36 +167,8 @@ class Demo:
         path.write_text(body)
         print(body)
         head = [line for line in body.splitlines()
-                if line.strip() and not line.startswith("<!--")][:3]
+                if line.strip() and not line.startswith("<!--")][:2]
         return [*head, f"(the whole comment: {shown(path)})"]
-
-    def apply(self) -> Excerpt:
-        directory = self._plan_dir()
-        result = apply_saved(self.context, DEMO_ENV, directory / "plan.tfplan",
-                             plan=json.loads((directory / "plan.json").read_text()))
-        done = [line for line in result.stdout.splitlines() if "Apply complete!" in line]
-        return done[-1:] or "applied"
-
-    def outputs(self) -> Excerpt:
-        values = init_env(self.context, DEMO_ENV).output_values()
-        print(json.dumps(values, indent=2))
-        lines = [f"{name} = {json.dumps(value) if not isinstance(value, str) else value}"
-                 for name, value in sorted(values.items())]
-        if len(lines) > MAX_OUTPUTS:
-            lines = [*lines[: MAX_OUTPUTS - 1], f"… and {len(lines) - MAX_OUTPUTS + 1} more"]
-        return lines or "(no outputs)"
-
-    def replan(self) -> Excerpt:
-        out = default_out(self.context, DEMO_ENV) / "replan"
-        second = plan_env(self.context, DEMO_ENV, out)
-        print((out / "plan.txt").read_text())
-        if second.changes:
-            raise MlopsError(f"{DEMO_ENV} drifted right after apply",
-                             f"a second plan should show no changes (zero drift): "
-                             f"{comment.counts_text(_summary(out))}",
-                             f"the plan in {out / 'plan.txt'} shows what differs; fix the "
-                             "module or the embedded AWS")
-        return "no changes: the applied infrastructure matches the code"
 
     def serve(self) -> Excerpt:
         return demo_serve(self.settings, self.env)
@@ -185,16 +176,14 @@ class Demo:
     def k8s_check(self) -> Excerpt:
         return demo_check(self.settings, self.env)
 
-    def destroy(self) -> Excerpt:
-        planned = destroy_env(self.context, DEMO_ENV)
-        summary = _summary(planned.directory)
-        return f"destroyed {summary.counts.destroy} resources (plan: {shown(planned.directory)})"
-
     def destroy_bootstrap(self) -> Excerpt:
         apply_bootstrap(self.context, destroy=True)
         return "state bucket, OIDC provider and roles destroyed"
 
-    def stop_cloud(self) -> Excerpt:
+    def stop(self) -> Excerpt:
+        self._opened.close()  # the embedded GitHub and the scratch repository
+        if self.keep:
+            return "kept running (--keep)"
         stopped = control.stop(self.cloud, notify=print)
         return f"stopped (pid {stopped.pid})" if stopped else "was not running"
 
@@ -210,8 +199,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     demo = Demo(env, settings, keep=args.keep)
     log_dir = settings.state_dir / "demo"
     runner = StepRunner(log_dir, verbose=args.verbose, shown_dir=shown(log_dir))
-    runner.console.write(f"mlops demo: plan, review, apply, check and destroy {DEMO_ENV} on a "
-                         f"private embedded AWS (full logs: {shown(log_dir)}/)\n")
+    runner.console.write(f"mlops demo: plan, review, apply on merge, roll back and destroy "
+                         f"{DEMO_ENV} on a private embedded AWS (full logs: "
+                         f"{shown(log_dir)}/)\n")
     results = runner.run(demo.steps())
     runner.summary(results)
     if args.keep and demo.info is not None:
