@@ -60,7 +60,7 @@ fmt: setup ## format Python and Terraform, regenerate module README tables
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs generate
 
-demo: setup ## the main job on the embedded cloud: plan, apply, zero drift, release, canary, rollback
+demo: setup ## the main job on the embedded cloud: guarded apply, rollback, drift, canary releases, reap
 	$(MLOPS) demo
 
 cloud-up: setup ## start the embedded AWS in the background and print its exports
@@ -75,8 +75,8 @@ bootstrap: setup ## apply bootstrap/ (once per account, by a human)
 plan: setup ## plan one env: make plan ENV=dev
 	$(MLOPS) plan --env $(ENV)
 
-apply: setup ## apply one env: make apply ENV=dev
-	$(MLOPS) apply --env $(ENV)
+apply: setup ## apply one env from your checkout (no PR review: recorded as unreviewed)
+	$(MLOPS) apply --env $(ENV) --allow-unreviewed
 
 .PHONY: bench bench-serve bench-canary
 bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=--reps 5)

@@ -45,8 +45,11 @@ data "aws_iam_policy_document" "trust_plan" {
   }
 }
 
-# Apply roles: one per env, assumable only by a job running in the matching GitHub
-# environment (where required reviewers and branch rules are enforced).
+# Apply roles: one per env, assumable by a job running in the matching GitHub environment
+# (where required reviewers and branch rules are enforced) or, for unprotected envs, by a
+# push to the default branch (apply on merge). A protected env's apply role (mlops.yaml
+# `protected`; by default every env of the prod tier) trusts only its environment.
+# StringEquals on aud and sub: never a wildcard.
 data "aws_iam_policy_document" "trust_apply" {
   for_each = var.envs
 
@@ -67,7 +70,10 @@ data "aws_iam_policy_document" "trust_apply" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_host}:sub"
-      values   = ["repo:${var.github_repo}:environment:${each.key}"]
+      values = concat(
+        ["repo:${var.github_repo}:environment:${each.key}"],
+        each.value.protected ? [] : ["repo:${var.github_repo}:ref:refs/heads/${var.default_branch}"],
+      )
     }
   }
 }

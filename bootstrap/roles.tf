@@ -1,6 +1,6 @@
-# Per-env roles, for the envs of this account (var.envs). Plan roles read; apply roles
-# change only what the modules manage, under the env's own name prefix and in the env's
-# own region, and touch only their own env's state key.
+# Per-env roles, for the envs of this account (var.envs). Plan roles read (and take the
+# state lock); apply roles change only what the modules manage, under the env's own name
+# prefix and in the env's own region, and write only their own env's state.
 locals {
   # Names are {project}-{env}-{component}, and the apply roles are scoped by the prefix
   # {project}-{env}-*. An env whose name extends another's (prod-eu extends prod) would fall
@@ -15,13 +15,21 @@ locals {
     "ec2:Describe*", "ecr:Describe*", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy",
     "ecr:ListTagsForResource", "iam:Get*", "iam:List*",
     "s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
-    "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket",
+    "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration",
     "sagemaker:Describe*", "sagemaker:List*", "scheduler:Get*", "scheduler:List*",
     "sns:GetTopicAttributes", "sns:ListTagsForResource",
   ]
 }
 
-data "aws_iam_policy_document" "state_access" {
+# State access. Plan roles (any pull request) read the env's state and may write only its
+# lock object: a PR runs its own copy of the workflow, so a plan role that could write
+# state would let any branch overwrite or delete it. Apply roles alone write state and the
+# deployment records.
+locals {
+  state_key = { for env in keys(var.envs) : env => "envs/${env}/terraform.tfstate" }
+}
+
+data "aws_iam_policy_document" "state_read_and_lock" {
   for_each = var.envs
 
   statement {
@@ -37,9 +45,43 @@ data "aws_iam_policy_document" "state_access" {
   }
 
   statement {
-    sid       = "ReadWriteOwnStateAndLock"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    sid       = "ReadOwnState"
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.state.arn}/envs/${each.key}/*"]
+  }
+
+  statement {
+    sid       = "TakeAndReleaseOwnStateLock"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.state_key[each.key]}.tflock"]
+  }
+}
+
+data "aws_iam_policy_document" "state_write" {
+  for_each = var.envs
+
+  statement {
+    sid       = "WriteOwnState"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/envs/${each.key}/*"]
+  }
+
+  statement {
+    sid       = "ListOwnDeploymentRecords"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["deployments/${each.key}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadWriteOwnDeploymentRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/deployments/${each.key}/*"]
   }
 }
 
@@ -47,12 +89,19 @@ data "aws_iam_policy_document" "plan" {
   #checkov:skip=CKV_AWS_356:Describe/List/Get actions of these services do not support resource-level permissions, so read-only planning needs "*".
   for_each = var.envs
 
-  source_policy_documents = [data.aws_iam_policy_document.state_access[each.key].json]
+  source_policy_documents = [data.aws_iam_policy_document.state_read_and_lock[each.key].json]
 
   statement {
     sid       = "ReadManagedServices"
     actions   = local.services_read
     resources = ["*"]
+  }
+
+  # Listing is scoped to the env's own buckets: never the state bucket's other envs.
+  statement {
+    sid       = "ListEnvBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:aws:s3:::${var.project}-${each.key}-*"]
   }
 
   # modules/sagemaker_endpoint reads each model artifact's provenance metadata at plan time
@@ -67,7 +116,10 @@ data "aws_iam_policy_document" "plan" {
 data "aws_iam_policy_document" "apply" {
   for_each = var.envs
 
-  source_policy_documents = [data.aws_iam_policy_document.plan[each.key].json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.plan[each.key].json,
+    data.aws_iam_policy_document.state_write[each.key].json,
+  ]
 
   statement {
     sid = "ManageEnvBuckets"

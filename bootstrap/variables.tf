@@ -30,9 +30,10 @@ variable "github_repo" {
 }
 
 variable "envs" {
-  description = "The envs that live in this account (mlops.yaml; `mlops bootstrap` passes them), each with its region. Each gets a plan role and an apply role, scoped to its own state key and to resources of its own name prefix in its region."
+  description = "The envs that live in this account (mlops.yaml; `mlops bootstrap` passes them), each with its region and whether it is protected. Each gets a plan role and an apply role, scoped to its own state key and to resources of its own name prefix in its region. A protected env's apply role trusts only its GitHub environment; the others' also trust a push to default_branch (apply on merge)."
   type = map(object({
-    region = string
+    region    = string
+    protected = bool
   }))
 
   validation {
@@ -59,7 +60,7 @@ variable "state_bucket_force_destroy" {
 }
 
 variable "default_branch" {
-  description = "The repository's default branch: scheduled drift and reaper runs from it may assume the drift and reaper roles."
+  description = "The repository's default branch: pushes to it (merges) may assume the apply roles of the envs that are not protected, and scheduled drift and reaper runs from it the drift and reaper roles."
   type        = string
   default     = "main"
 

@@ -83,7 +83,9 @@ class Context:
         runs never share a .terraform folder and the source tree stays clean."""
         data_dir = self.settings.state_dir / "tfdata" / label
         data_dir.mkdir(parents=True, exist_ok=True)
-        return Terraform(workdir=root, env={**self.env, "TF_DATA_DIR": str(data_dir)},
+        # With OIDC-refreshable sessions, each Terraform starts with current credentials.
+        fresh = aws.fresh_credentials_env(self.env)
+        return Terraform(workdir=root, env={**self.env, **fresh, "TF_DATA_DIR": str(data_dir)},
                          label=label, mask=self.masker().mask)
 
     # ------------------------------------------------------------ state backend

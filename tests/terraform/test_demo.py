@@ -1,6 +1,8 @@
-"""`mlops demo`, end to end, as a newcomer runs it (`make demo`): a story of one line per
-step with a short excerpt, every step's full log on disk, a summary table, and nothing left
-running."""
+"""`mlops demo`, end to end, as a newcomer runs it (`make demo`): a story of under 60 lines,
+every step's full log on disk, a summary table, and nothing left running. The story: the
+plan and the PR comment; issue 8's apply on merge (OIDC, guarded applies, a refused change,
+a rollback, a guarded destroy); drift; issue 9's model release (canaries, an automatic
+rollback, an endpoint rollback); the reaper; serving; the Kubernetes check."""
 
 from __future__ import annotations
 
@@ -17,9 +19,8 @@ from mlops.localcloud import control
 
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS = str(Path(sys.executable).parent / "mlops")
-STEPS = 19
-# The header, each step's line and at most four lines of excerpt, the summary table.
-MAX_LINES = 1 + STEPS + 4 * 12 + 3 + STEPS
+MAX_LINES = 60
+STEPS = 21
 
 pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
 
@@ -44,26 +45,36 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
     for wanted in ("to add",  # the plan's counts
                    "passed: no violations",  # the policy verdict
                    "## 📋 Terraform plan · `dev`", "**Total:**",  # the PR comment's head
+                   "assumed mlops-demo-dev-apply/",  # OIDC, from a push to main
+                   "from a pull request: AccessDenied",  # ... and refused to a PR
+                   "is the plan reviewed on PR #1",  # the guarded apply's verdict
                    "Apply complete! Resources:",  # what was applied
-                   "no changes: the applied infrastructure matches the code",  # zero drift
+                   "re-plan: no changes (zero drift)",  # zero drift
+                   "(PR #2)",  # a second reviewed change, applied
+                   "tagged with boto3: mlops drift exits 2",  # drift made behind Terraform's back
+                   "`mlops release` opened PR #5",  # the first release, through the same Git
+                   "promoted 10% -> 50% -> 100%",  # v2's canary, under traffic
+                   "in ALARM at step 1",  # v3's 5xx alarm, from real metrics
+                   "100% on stable again",  # ... and its automatic rollback
+                   "UpdateEndpoint: release",  # the config swap
+                   "dev's endpoint deleted",  # the reaper
+                   "exit 3: the plan changed since its review on PR #3",  # refused
+                   "'Not applied at merge' notice",  # ... and said so on the PR
+                   "rolling back to", "revert pull request:",  # the rollback, Git realigned
+                   "refused without --confirm ENV, and for prod",  # the guarded destroy
                    "/invocations -> [",  # a prediction on the SageMaker route
                    "/v2/models/churn/infer -> [",  # the same row on the OIP v2 route
                    "passed: dev, staging, prod",  # mlops k8s check on every overlay
-                   "`mlops release` opened PR #1",  # the first release, through Git
-                   "promoted 10% -> 50% -> 100%",  # v2's canary, under traffic
-                   "canary-5xx in ALARM at step 1",  # v3's alarm, from real metrics
-                   "100% on stable again",  # ... and its automatic rollback
-                   "UpdateEndpoint: release",  # the config swap
                    "destroyed"):
         assert wanted in shown, f"{wanted!r} missing from the demo's output:\n{shown}"
     destroyed = re.search(r"destroyed (\d+) resources", shown)
     added = re.search(r"(\d+) to add", shown)
-    # The release steps add the endpoint, its models, configs and alarms: all destroyed too.
+    # The releases add the endpoint, its models, configs and alarms: all destroyed too.
     assert destroyed and added and int(destroyed.group(1)) > int(added.group(1)), shown
 
-    table = lines[lines.index(next(line for line in lines if line.split()[:2] ==
-                                   ["step", "outcome"])):]
-    assert table[-1].split()[:3] == ["total:", "all", "ok"], shown
+    table = lines[lines.index(next(line for line in lines if line.split()[:3] ==
+                                   ["step", "(its", "log)"])):]
+    assert table[-1].startswith("  total: all ok, "), shown
     logs = sorted((state / "demo").glob("*.log"))
     assert len(logs) == STEPS, logs
     for log in logs:
@@ -71,7 +82,8 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
     plan_log = next(p for p in logs if p.name.startswith("03-")).read_text()
     assert all(len(line) <= 120 for line in lines), "lines a terminal can show"
     assert "Terraform will perform the following actions" in plan_log, plan_log[:2000]
-    assert "Apply complete!" in next(p for p in logs if p.name.startswith("06-")).read_text()
+    applied = next(p for p in logs if p.name.startswith("07-")).read_text()
+    assert "Apply complete!" in applied and "$ mlops apply --env dev --commit" in applied
     assert (state / "demo" / "comment.md").read_text().startswith("<!-- mlops:plan-comment")
 
     server = control.read_state(control.CloudPaths(state / "demo-cloud"))

@@ -52,7 +52,7 @@ def project(small_project: Any, project_env: Any, tmp_path: Path, bootstrapped: 
 
 @pytest.fixture
 def applied(project: tuple[dict[str, str], str], run_mlops: Any) -> tuple[dict[str, str], str]:
-    run_mlops(project[0], "apply", "--env", "dev").check(0)
+    run_mlops(project[0], "apply", "--env", "dev", "--allow-unreviewed").check(0)
     return project
 
 
@@ -95,7 +95,7 @@ def test_drift_opens_updates_closes_and_reopens_one_issue(
     [comment] = github.comments_on(REPO, issue.number)
     assert "changed" in comment.body and "someone-else" in drift_issues(github)[0].body
 
-    run_mlops(env, "apply", "--env", "dev").check(0)  # back to main
+    run_mlops(env, "apply", "--env", "dev", "--allow-unreviewed").check(0)  # back to main
     run_mlops(env, "drift", "--env", "dev", "--issue").check(0)
     [closed] = drift_issues(github)
     assert (closed.number, closed.state, closed.state_reason) == (

@@ -3,12 +3,12 @@ embedded AWS (one per xdist worker, bootstrapped once per worker by `bootstrappe
 
 Per env: `mlops plan` (adds only) -> `mlops apply --plan DIR` -> the resources and outputs
 are what the tfvars ask for and the state object is in the state bucket -> a second plan
-changes nothing (zero drift) -> `mlops destroy --yes` leaves nothing behind. The checked-in
-tfvars serve nothing (first release through Git); dev also gets a real drift plan (a tag put
-out of band) and its first release: `mlops artifact push` of a trained model, serving enabled
-in a copy (same state), applied, invoked for real predictions and metrics, re-planned with
-zero drift, then a replacement plan by a fault-injected artifact; no model server survives
-the destroy.
+changes nothing (zero drift) -> `mlops destroy --confirm` leaves nothing behind. The
+checked-in tfvars serve nothing (first release through Git); dev also gets a real drift plan
+(a tag put out of band) and its first release: `mlops artifact push` of a trained model,
+serving enabled in a copy (same state), applied, invoked for real predictions and metrics,
+re-planned with zero drift, then a replacement plan by a fault-injected artifact; no model
+server survives the destroy.
 Then locking, a missing state bucket, and bad inputs that must fail with a clear message.
 
 Applies are slow (the AWS provider waits ~55 s after creating an S3 lifecycle configuration,
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OIDC = "token.actions.githubusercontent.com"
 CONFIG = yaml.safe_load((ROOT / "mlops.yaml").read_text())
 # Every env of mlops.yaml, in promotion order: a new env's root is held to the same checks.
-ENVS = parse_config(load_yaml((ROOT / "mlops.yaml").read_text())).envs
+SPECS = parse_config(load_yaml((ROOT / "mlops.yaml").read_text()))
+ENVS = SPECS.envs
 PROJECT = CONFIG["project"]
 ZERO = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "import": 0, "move": 0,
         "forget": 0, "outputs": 0, "drift": 0}
@@ -100,8 +101,13 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
         f"OIDC provider {out['oidc_provider_arn']} not found; providers: {providers}")
     repo = CONFIG["github_repo"]
     for env_name in CONFIG["envs"]:
-        for kind, sub in (("apply", f"repo:{repo}:environment:{env_name}"),
-                          ("plan", f"repo:{repo}:pull_request")):
+        # Apply roles trust the env's GitHub environment and, unless the env is protected
+        # (mlops.yaml; prod by its tier), a push to main (apply on merge); plan roles only
+        # pull requests.
+        apply_subs = [f"repo:{repo}:environment:{env_name}"]
+        if not SPECS.env(env_name).protected:
+            apply_subs.append(f"repo:{repo}:ref:refs/heads/main")
+        for kind, subs in (("apply", apply_subs), ("plan", [f"repo:{repo}:pull_request"])):
             name = f"{PROJECT}-{env_name}-{kind}"
             role = iam.get_role(RoleName=name)["Role"]
             assert role["Arn"] == out[f"{kind}_role_arns"][env_name], (
@@ -114,7 +120,7 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
                 "Effect": statement.get("Effect"),
                 "Action": _listify(statement.get("Action")),
                 "Federated": _listify(statement.get("Principal", {}).get("Federated")),
-                "StringEquals": {k: _listify(v) for k, v in
+                "StringEquals": {k: sorted(_listify(v)) for k, v in
                                  statement.get("Condition", {}).get("StringEquals", {}).items()},
                 "other conditions": sorted(set(statement.get("Condition", {})) - {"StringEquals"}),
             }
@@ -122,7 +128,7 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
                 "Effect": "Allow",
                 "Action": ["sts:AssumeRoleWithWebIdentity"],
                 "Federated": [out["oidc_provider_arn"]],
-                "StringEquals": {f"{OIDC}:aud": ["sts.amazonaws.com"], f"{OIDC}:sub": [sub]},
+                "StringEquals": {f"{OIDC}:aud": ["sts.amazonaws.com"], f"{OIDC}:sub": sorted(subs)},
                 "other conditions": [],
             }
             assert found == expected, (
@@ -377,7 +383,8 @@ def _serve_a_release(run_mlops: Any, repo_copy: Any, project_env: Any, cloud: An
     copy_env = project_env(copy)
     cloud_pid = processes.pid(cloud)
     before = set(processes.children(cloud_pid))
-    run_mlops(copy_env, "apply", "--env", "dev").check(0)
+    # No pull request here: applying the release directly is the dispatch path.
+    run_mlops(copy_env, "apply", "--env", "dev", "--allow-unreviewed").check(0)
     outputs = _outputs(copy_env, "dev")
     variables = {"serving": {"releases": {"v1": {"stable": {}}}, "active_release": "v1",
                              "data_capture_percentage": 20}}
@@ -532,7 +539,9 @@ def test_env_applies_with_zero_drift_and_destroys_cleanly(
     instance_id: str | None = None
     servers: set[int] = set()
     try:
-        run_mlops(env, "apply", "--env", env_name, "--plan", str(first)).check(0)
+        # No pull request here: applying a local plan is the unreviewed (dispatch) path.
+        run_mlops(env, "apply", "--env", env_name, "--plan", str(first),
+                  "--allow-unreviewed").check(0)
         outputs = _outputs(env, env_name)
         instance_id = (outputs.get("trainer") or {}).get("instance_id")
         _assert_applied(cloud, env_name, variables, outputs)
@@ -556,12 +565,14 @@ def test_env_applies_with_zero_drift_and_destroys_cleanly(
             servers = _serve_a_release(run_mlops, repo_copy, project_env, cloud, env,
                                        train_model, processes, tmp_path)
     finally:
-        destroyed = run_mlops(env, "destroy", "--env", env_name, "--yes")
+        destroyed = run_mlops(env, "destroy", "--env", env_name, "--confirm", env_name,
+                              "--allow-protected")
     destroyed.check(0)
     orphans = [pid for pid in servers if processes.alive(pid)]
     assert not orphans, f"model servers still running after the destroy: {orphans}"
     left = sorted(_inventory(cloud, env_name, instance_id) - before)
-    assert not left, f"after `mlops destroy --env {env_name} --yes` found {left}, expected nothing"
+    assert not left, (f"after `mlops destroy --env {env_name} --confirm {env_name}` found {left}, "
+                      "expected nothing")
     remaining = _state(cloud, bootstrapped.state_bucket, env_name)["resources"]
     assert remaining == [], (
         f"state envs/{env_name}/terraform.tfstate after destroy: found "
@@ -616,7 +627,7 @@ def test_plan_refuses_while_another_run_holds_the_lock(bootstrapped: Any, cloud:
 @pytest.mark.parametrize("command", [
     ["plan", "--env", "dev"],
     ["apply", "--env", "dev"],
-    ["destroy", "--env", "dev", "--yes"],
+    ["destroy", "--env", "dev", "--confirm", "dev"],
 ], ids=["plan", "apply", "destroy"])
 def test_missing_state_bucket_says_to_apply_bootstrap_first(
         command: list[str], cloud: Any, project_env: Any, run_mlops: Any, repo_copy: Any,
@@ -640,8 +651,9 @@ def test_missing_state_bucket_says_to_apply_bootstrap_first(
             f"summary.json: found {failed}, expected a failed plan saying to bootstrap first")
 
 
-TWO_ROOTS = {env_name: {"main.tf": 'resource "terraform_data" "marker" {\n  input = "x"\n}\n'}
-             for env_name in ("dev", "staging")}
+# dev, staging and prod (a protected env, by its tier): small_project lists exactly these.
+SMALL_ROOTS = {env_name: {"main.tf": 'resource "terraform_data" "marker" {\n  input = "x"\n}\n'}
+               for env_name in ("dev", "staging", "prod")}
 
 
 @pytest.mark.terraform
@@ -649,17 +661,22 @@ TWO_ROOTS = {env_name: {"main.tf": 'resource "terraform_data" "marker" {\n  inpu
 @pytest.mark.parametrize(("argv", "message"), [
     (["plan", "--env", "qa"], "unknown env 'qa'"),
     (["apply", "--env", "qa"], "unknown env 'qa'"),
-    (["destroy", "--env", "staging"], "refusing to destroy staging without --yes"),
+    # --yes is gone: the env name must be repeated, and prod also needs --allow-protected.
+    (["destroy", "--env", "dev"], "refusing to destroy dev: --confirm must repeat the env"),
+    (["destroy", "--env", "dev", "--confirm", "staging"], "(got 'staging')"),
+    (["destroy", "--env", "prod", "--confirm", "prod"],
+     "refusing to destroy prod: it is a protected env"),
     (["plan", "--changed"], "--changed needs --base"),
     (["apply", "--env", "dev", "--plan", "{tmp}/empty"], "no plan.tfplan in"),
     (["apply", "--env", "staging", "--plan", "{tmp}/dev-plan"],
      "is a plan of dev, not of staging"),
-], ids=["plan-unknown-env", "apply-unknown-env", "destroy-without-yes", "changed-without-base",
+], ids=["plan-unknown-env", "apply-unknown-env", "destroy-without-confirm",
+        "destroy-confirm-mismatch", "destroy-protected", "changed-without-base",
         "apply-dir-without-plan", "apply-plan-of-another-env"])
 def test_bad_command_input_fails_with_a_clear_message(
         argv: list[str], message: str, bootstrapped: Any, project_env: Any, run_mlops: Any,
         small_project: Any, tmp_path: Path) -> None:
-    root = small_project(tmp_path / "proj", TWO_ROOTS)
+    root = small_project(tmp_path / "proj", SMALL_ROOTS)
     env = project_env(root)
     (tmp_path / "empty").mkdir()
     if "{tmp}/dev-plan" in argv:

@@ -165,7 +165,7 @@ def test_replacements_are_counted_and_warned_about_first(
     env = project_env(root)
     try:
         for env_name in ("prod", "dev"):  # plan + apply of the saved plan, in one command
-            run_mlops(env, "apply", "--env", env_name).check(0)
+            run_mlops(env, "apply", "--env", env_name, "--allow-unreviewed").check(0)
             (root / "envs" / env_name / "terraform.tfvars").write_text('generation = "b"\n')
         plans = {e: tmp_path / f"plan-{e}" for e in ("dev", "prod")}
         for env_name, out in plans.items():
@@ -220,7 +220,8 @@ def test_replacements_are_counted_and_warned_about_first(
             f"with allow-destroy:prod the destroy policy must pass; found:\n{allowed.describe()}")
     finally:
         for env_name in ("prod", "dev"):
-            run_mlops(env, "destroy", "--env", env_name, "--yes")
+            run_mlops(env, "destroy", "--env", env_name, "--confirm", env_name,
+                      "--allow-protected")
 
 
 # -- (c) sensitive values --------------------------------------------------------------------

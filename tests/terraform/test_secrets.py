@@ -90,11 +90,14 @@ def test_no_file_or_log_holds_a_secret_in_clear(
                       str(ROOT / "policies"), str(out)),
             run_mlops(env, "comment", "post", "--repo", "acme/infra", "--pr", "3",
                       str(out)).check(0),
-            run_mlops(env, "apply", "--env", "dev", "--plan", str(out)).check(0),
+            # No merge commit here: applying directly is the unreviewed (dispatch) path,
+            # which also writes a deployment record (to S3 and the step summary).
+            run_mlops(env, "apply", "--env", "dev", "--plan", str(out),
+                      "--allow-unreviewed").check(0),
         ]
         applied = runs[-1]
-        runs += [run_mlops(env, "apply", "--env", "dev").check(0),
-                 run_mlops(env, "destroy", "--env", "dev", "--yes").check(0)]
+        runs += [run_mlops(env, "apply", "--env", "dev", "--allow-unreviewed").check(0),
+                 run_mlops(env, "destroy", "--env", "dev", "--confirm", "dev").check(0)]
         comments = [c.body for c in github.comments_on("acme/infra", 3)]
     finally:
         github.stop()

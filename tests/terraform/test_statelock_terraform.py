@@ -27,10 +27,11 @@ resource "terraform_data" "wait" {
   input = "v1"
 
   provisioner "local-exec" {
-    command = "while [ -n \\"${var.release_file}\\" ] && [ ! -e \\"${var.release_file}\\" ]; do sleep 0.1; done"
+    command     = "while [ ! -e \\"$RELEASE\\" ]; do sleep 0.1; done"
+    environment = { RELEASE = var.release_file == "" ? "/" : var.release_file }
   }
 }
-'''}  # noqa: E501 (one shell command line of HCL)
+'''}
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:

@@ -74,7 +74,8 @@ def test_parse_round_trip() -> None:
     ("> " + MARKER + "\n<!-- mlops:plans {} -->", "not an mlops plan comment"),
     (MARKER + "\nno header", "no plans header"),
     (MARKER + "\n<!-- mlops:plans {nope} -->", "not JSON"),
-    (MARKER + '\n<!-- mlops:plans {"v":2,"plans":{}} -->', "version"),
+    # Version 2 (fingerprints) is current and version 1 still parses: 3 is unknown.
+    (MARKER + '\n<!-- mlops:plans {"v":3,"plans":{}} -->', "version"),
     (MARKER + '\n<!-- mlops:plans {"v":1,"plans":{"dev":{"hash":1}}} -->', "malformed"),
 ])
 def test_parse_rejects_foreign_or_broken_comments(body: str, match: str) -> None:

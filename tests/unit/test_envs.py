@@ -264,15 +264,18 @@ def test_set_string_attribute_keeps_everything_else() -> None:
 def test_bootstrap_variables_name_only_the_envs_of_the_account() -> None:
     config = parse_config({**BASE, "envs": {
         "dev": {"tier": "dev"},
+        "staging": {"tier": "staging", "after": ["dev"], "protected": True},
         "prod": {"tier": "prod", "after": ["dev"], "account": "222222222222"},
         "prod-eu": {"tier": "prod", "after": ["dev"], "account": "222222222222",
-                    "region": "eu-west-1"}}})
+                    "region": "eu-west-1", "protected": False}}})
     home = bootstrap.variables(config, "111111111111", local_cloud=True)
-    assert json.loads(home["envs"]) == {"dev": {"region": "us-east-1"}}
+    assert json.loads(home["envs"]) == {"dev": {"region": "us-east-1", "protected": False},
+                                        "staging": {"region": "us-east-1", "protected": True}}
     assert home["state_bucket_force_destroy"] == "true"
     other = bootstrap.variables(config, "222222222222", local_cloud=False)
-    assert json.loads(other["envs"]) == {"prod": {"region": "us-east-1"},
-                                         "prod-eu": {"region": "eu-west-1"}}
+    assert json.loads(other["envs"]) == {"prod": {"region": "us-east-1", "protected": True},
+                                         "prod-eu": {"region": "eu-west-1",
+                                                     "protected": False}}
     assert (other["region"], other["state_bucket_force_destroy"]) == ("us-east-1", "false")
 
 

@@ -127,10 +127,12 @@ def test_summary_json_round_trip(fixture: str) -> None:
     summary = summarize(load(fixture), "staging")
     data = json.loads(json.dumps(summary.to_dict()))
     assert PlanSummary.from_dict(data) == summary
-    # Schema 2 added mode, applyable, complete, actions and deferred (and their counts).
+    # Schema 2 added mode, applyable, complete, actions and deferred (and their counts), and
+    # fingerprint, fingerprint_items, commit: for the apply step's stale-plan guard.
     assert set(data) == {"version", "env", "status", "plan_hash", "terraform_version", "counts",
                          "resources", "outputs", "drift", "cost", "prices_as_of", "error",
-                         "mode", "applyable", "complete", "actions", "deferred"}
+                         "mode", "applyable", "complete", "actions", "deferred",
+                         "fingerprint", "fingerprint_items", "commit"}
     assert data["version"] == plansummary.SCHEMA_VERSION == 2
     assert set(data["counts"]) == {"add", "change", "destroy", "replace", "import", "move",
                                    "read", "forget", "outputs", "drift", "actions", "deferred"}
@@ -195,6 +197,20 @@ def test_masker_groups_and_literals() -> None:
                     literals=frozenset({"hunter22", "abc"}))
     text = "token=s3cr3t id=AKIAABCDEFGHIJKLMNOP pw=hunter22 abc"
     assert masker.mask(text) == "token=*** id=*** pw=*** abc"  # "abc" is too short to search
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("pw=hunter22", "pw=***"),
+    ({"user": "app", "password": "hunter22"}, {"user": "app", "password": "***"}),
+    ({"hunter22": ["a", "token=xyz", 3, None, True]}, {"***": ["a", "token=***", 3, None, True]}),
+    ([{"nested": {"deeper": "x hunter22 y"}}], [{"nested": {"deeper": "x *** y"}}]),
+    (42, 42),
+], ids=["string", "map", "keys-and-lists", "nested", "number"])
+def test_mask_leaves_masks_every_string_of_an_output(value: Any, expected: Any) -> None:
+    """Deployment records keep Terraform outputs; an unmarked one can carry a secret."""
+    masker = Masker(patterns=masking.compile_patterns([r"token=(\S+)"]),
+                    literals=frozenset({"hunter22"}))
+    assert masking.mask_leaves(value, masker) == expected
 
 
 @pytest.mark.parametrize("bad", ["(", "", "a*", 5])

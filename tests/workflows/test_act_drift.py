@@ -86,9 +86,10 @@ def small_dev(act: Act, workflow_cloud: WorkflowCloud,
     original = {rel: (act.repo.path / rel).read_text() for rel in SMALL_DEV_ROOT}
     act.repo.commit("a small dev root for the drift workflow test", dict(SMALL_DEV_ROOT))
     state = tmp_path_factory.mktemp("drift-apply")
-    _mlops(act, workflow_cloud, state, "apply", "--env", "dev")
+    # Set up by hand, no pull request: the unreviewed (dispatch) path of the apply guard.
+    _mlops(act, workflow_cloud, state, "apply", "--env", "dev", "--allow-unreviewed")
     yield state
-    _mlops(act, workflow_cloud, state, "destroy", "--env", "dev", "--yes")
+    _mlops(act, workflow_cloud, state, "destroy", "--env", "dev", "--confirm", "dev")
     act.repo.commit("the real dev root again", original)
 
 

@@ -139,6 +139,45 @@ class Git:
             pos += size + 1  # content is followed by a newline
         return files
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `ancestor` is an ancestor of (or equal to) `descendant`."""
+        out = self._run(["merge-base", "--is-ancestor", self.resolve(ancestor),
+                         self.resolve(descendant)])
+        if out.returncode not in (0, 1):
+            raise GitError(f"cannot tell whether {ancestor} is an ancestor of {descendant}",
+                           out.stderr.decode(errors="replace").strip(),
+                           "fetch full history: actions/checkout with fetch-depth: 0")
+        return out.returncode == 0
+
+    def has_path(self, ref: str, path: str) -> bool:
+        """Whether `path` (file or directory) exists in the tree of `ref`."""
+        return self._run(["cat-file", "-e", f"{self.resolve(ref)}:{path}"]).returncode == 0
+
+    def commits_touching(self, base: str, head: str, paths: Sequence[str]) -> list[str]:
+        """Commits in base..head that change any of `paths`, newest first."""
+        if not paths:
+            return []
+        out = self._run(["log", "--format=%H", f"{self.resolve(base)}..{self.resolve(head)}",
+                         "--", *paths])
+        if out.returncode != 0:
+            raise GitError(f"git log {base}..{head} failed",
+                           out.stderr.decode(errors="replace").strip(),
+                           "check that both refs exist in this clone")
+        return [line for line in out.stdout.decode().split() if line]
+
+    def export(self, ref: str, dest: Path) -> None:
+        """The tree of `ref` written to `dest` (git archive), without touching the checkout."""
+        import io
+        import tarfile
+
+        out = self._run(["archive", "--format=tar", self.resolve(ref)])
+        if out.returncode != 0:
+            raise GitError(f"git archive {ref} failed", out.stderr.decode(errors="replace"),
+                           "check that the ref exists in this clone")
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as archive:
+            archive.extractall(dest, filter="data")
+
 
 def parse_name_status(output: str) -> list[str]:
     """Parse `git diff --name-status -z`: `S\\0path\\0` or `R<score>\\0old\\0new\\0`."""

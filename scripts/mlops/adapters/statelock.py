@@ -84,6 +84,28 @@ class StateLock:
             raise LockError(f"the state lock {self.where} is not a Terraform lock", str(err),
                             "inspect the object; if it is garbage, delete it by hand") from err
 
+    def state_serial(self) -> int | None:
+        """The serial of the state object (None when there is no state yet)."""
+        import json
+
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.state_key)["Body"].read()
+        except ClientError as err:
+            if _code(err) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise LockError(f"could not read the state s3://{self.bucket}/{self.state_key}",
+                            str(err), "check the credentials may s3:GetObject on it") from err
+        except BotoCoreError as err:
+            raise LockError(f"could not read the state s3://{self.bucket}/{self.state_key}",
+                            str(err), "check AWS_ENDPOINT_URL and the network") from err
+        try:
+            serial = json.loads(body).get("serial")
+        except (ValueError, AttributeError):
+            return None
+        return int(serial) if isinstance(serial, int) else None
+
     def acquire(self, operation: str, info: str = "", who: str | None = None) -> LockInfo:
         """Write the lock if nobody holds it (PutObject If-None-Match: *), else LockHeld."""
         from botocore.exceptions import BotoCoreError, ClientError

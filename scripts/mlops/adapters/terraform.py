@@ -11,16 +11,27 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlops.core import plantext, toolchain
+from mlops.core import plantext, statelock, toolchain
 from mlops.errors import MlopsError
 from mlops.settings import Settings
 
 
 class TerraformError(MlopsError):
     """terraform exited non-zero."""
+
+
+class StateLocked(TerraformError):
+    """terraform could not take the state lock within its lock timeout."""
+
+    exit_code = 8
+
+    def __init__(self, what: str, why: str, fix: str, lock_id: str) -> None:
+        super().__init__(what, why, fix)
+        self.lock_id = lock_id
 
 
 @dataclass
@@ -146,7 +157,7 @@ class Terraform:
         if check and result.returncode != 0:
             raise _failure(f"`terraform {' '.join(args[:1])}` failed in {self.workdir} "
                            f"(exit {result.returncode})",
-                           self.mask(result.stderr or result.stdout))
+                           self.mask(result.stderr or result.stdout), self.label)
         return result
 
     @property
@@ -206,18 +217,21 @@ class Terraform:
 
     def plan_with_text(self, out: Path, var_files: Sequence[Path] = (), *,
                        destroy: bool = False, variables: Mapping[str, str] | None = None,
-                       stream: bool = False) -> tuple[int, str]:
+                       stream: bool = False, lock_timeout: str | None = None
+                       ) -> tuple[int, str]:
         """Plan into `out`; returns (0 no changes | 2 changes, the text plan, unmasked).
         The text comes from plan's own output, which saves a `terraform show` run."""
         args = ["plan", "-no-color", "-input=false", "-detailed-exitcode",
                 f"-out={out.resolve()}"]
         if destroy:
             args.append("-destroy")
+        if lock_timeout:
+            args.append(f"-lock-timeout={lock_timeout}")
         args += _var_args(var_files, variables)
         result = self.run(args, stream=stream, check=False)
         if result.returncode not in (0, 2):
             raise _failure(f"terraform plan failed in {self.workdir} (exit {result.returncode})",
-                           self.mask(result.stderr or result.stdout))
+                           self.mask(result.stderr or result.stdout), self.label)
         return result.returncode, plantext.from_plan_stdout(result.stdout)
 
     def show_json(self, plan: Path | None = None) -> dict[str, Any]:
@@ -229,9 +243,12 @@ class Terraform:
         return self.run(["show", "-no-color", str(plan.resolve())]).stdout
 
     def apply(self, plan: Path | None = None, var_files: Sequence[Path] = (), *,
-              variables: Mapping[str, str] | None = None, stream: bool = True) -> Result:
+              variables: Mapping[str, str] | None = None, stream: bool = True,
+              lock_timeout: str | None = None) -> Result:
         """Apply a saved plan (exactly what was reviewed), or plan-and-apply without one."""
         args = ["apply", "-no-color", "-input=false"]
+        if lock_timeout:
+            args.append(f"-lock-timeout={lock_timeout}")
         if plan is not None:
             args.append(str(plan.resolve()))  # -chdir: relative paths would not resolve
         else:
@@ -240,8 +257,11 @@ class Terraform:
         return self.run(args, stream=stream)
 
     def destroy(self, var_files: Sequence[Path] = (), *,
-                variables: Mapping[str, str] | None = None, stream: bool = True) -> Result:
+                variables: Mapping[str, str] | None = None, stream: bool = True,
+                lock_timeout: str | None = None) -> Result:
         args = ["destroy", "-no-color", "-input=false", "-auto-approve"]
+        if lock_timeout:
+            args.append(f"-lock-timeout={lock_timeout}")
         args += _var_args(var_files, variables)
         return self.run(args, stream=stream)
 
@@ -281,22 +301,28 @@ def _var_args(var_files: Sequence[Path], variables: Mapping[str, str] | None) ->
     return args
 
 
-def _failure(what: str, output: str) -> TerraformError:
+def _failure(what: str, output: str, env: str = "") -> TerraformError:
     """The error for a failed terraform run. A state lock held by another run is not a
-    configuration problem: say so, and how to release a lock whose run died."""
+    configuration problem: say who holds it since when, and how to release a lock whose
+    run died (StateLocked, exit 8)."""
     if "Error acquiring the state lock" not in output:
         return TerraformError(what, _tail(output), "read the Terraform error above; fix the "
                               "configuration or inputs and re-run")
-    lock_id = re.search(r"^\s*ID:\s*(\S+)", output, re.MULTILINE)
+    lock = statelock.parse_lock_info_text(output)
+    lock_id = lock.id if lock else "LOCK_ID"
     path = re.search(r"^\s*Path:\s*(\S+)", output, re.MULTILINE)
-    return TerraformError(
+    where = f"s3://{path.group(1)}.tflock" if path else "<state key>.tflock"
+    if lock is not None and env:
+        held_what, why, fix = statelock.held_message(env, lock, datetime.now(UTC))
+        return StateLocked(f"{what}: {held_what}", why,
+                           fix + f" (or `terraform force-unlock {lock_id}` in the root)", lock_id)
+    unlock = (f"`mlops unlock --env {env} --lock-id {lock_id}`, or " if env else "")
+    return StateLocked(
         f"{what}: the state is locked by another run",
         _tail(output),
         "wait for that run (Lock Info above) to finish, then re-run. Only if it died, release "
-        f"its lock: `terraform force-unlock {lock_id.group(1) if lock_id else 'LOCK_ID'}` "
-        "in the root, or delete the lock object "
-        f"{'s3://' + path.group(1) + '.tflock' if path else '<state key>.tflock'}",
-    )
+        f"its lock: {unlock}`terraform force-unlock {lock_id}` in the root, or delete the lock "
+        f"object {where}", lock_id)
 
 
 def _tail(text: str, lines: int = 25) -> str:

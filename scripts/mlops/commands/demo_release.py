@@ -5,8 +5,8 @@ with an embedded GitHub seeded from a scratch git copy of the project in
 `.mlops/demo-release/repo` (the checkout is never written to; merging a pull request is
 simulated by committing its file on main; `mlops traffic` logs in .mlops/demo/traffic/):
 
-  train      v1, v2 and a faulty v3 (`--fault error-rate=0.5`): `mlops train`
-  push       each to dev's artifact bucket, content-addressed: `mlops artifact push`
+  train_and_push  v1, v2 and a faulty v3 (`--fault error-rate=0.5`): `mlops train`; each
+                  to dev's artifact bucket, content-addressed: `mlops artifact push`
   deploy v1  `mlops release` opens the PR; merged; `mlops apply`: the endpoint serves v1
   canary v2  release v2 as a 10 % canary (PR, merge, apply), `mlops canary promote` under
              `mlops traffic` to 100 %; the follow-up PR makes v2 the stable, merged
@@ -69,12 +69,12 @@ class ReleaseStory:
     uris: dict[str, str] = field(default_factory=dict)
     shas: dict[str, str] = field(default_factory=dict)
     opened_at: bool = False
+    borrowed: bool = False  # the hub and the repository are another story's (the demo's)
 
     # ------------------------------------------------------------------ plumbing
 
     STEPS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("train v1, v2 and a faulty v3", "train"),
-        ("push them to dev's artifact bucket", "push"),
+        ("train v1, v2, a faulty v3; push them", "train_and_push"),
         ("release v1: PR, merge, apply", "deploy_v1"),
         ("canary v2 to 100% under traffic", "canary_v2"),
         ("canary v3: its 5xx alarm rolls it back", "canary_v3"),
@@ -103,9 +103,21 @@ class ReleaseStory:
         self.opened_at = True
         return self
 
+    def open_on(self, root: Path, hub: FakeGitHub, env: Mapping[str, str]) -> ReleaseStory:
+        """The story on a scratch repository and embedded GitHub already open (the demo's
+        apply story's): one GitHub for the whole demo, its pull requests numbered on."""
+        self.tmp = self.settings.state_dir / "demo-release"  # the models; kept by --keep
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.root, self.hub, self.borrowed = root, hub, True
+        self.env = {**env, "TF_PLUGIN_CACHE_DIR": str(self.settings.plugin_cache)}
+        self.opened_at = True
+        return self
+
     def close(self) -> None:
         if self.opened_at:
-            self.hub.stop()
+            if not self.borrowed:
+                self.hub.stop()
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.opened_at = False
 
@@ -163,7 +175,9 @@ class ReleaseStory:
         return self.merge(url)
 
     def apply(self) -> None:
-        self.mlops("apply", "--env", ENV)
+        # These release PRs carry no plan comment (the guard is the apply story's subject):
+        # applied as a dispatch would, and recorded as unreviewed.
+        self.mlops("apply", "--env", ENV, "--allow-unreviewed")
 
     def endpoint(self) -> str:
         from mlops import context
@@ -209,7 +223,7 @@ class ReleaseStory:
             return str(report["error"])
         parts = [f"{v} {d['requests']} requests {d['success_rate']:.0%} ok"
                  for v, d in sorted(report.get("variants", {}).items())]
-        return f"`mlops traffic` meanwhile: {', '.join(parts)}"
+        return f"traffic meanwhile: {', '.join(parts)}"
 
     # ------------------------------------------------------------------ the steps
 
@@ -226,6 +240,13 @@ class ReleaseStory:
                 f"v3 {self.shas['v3'][:12]} (v3: --fault error-rate=0.5)",
                 "the same seed and code give the same sha256 (deterministic artifacts)"]
 
+    def train_and_push(self) -> Excerpt:
+        """v1, v2 and v3 trained, then pushed to dev's artifact bucket: one line."""
+        self.train()
+        self.push()
+        return (f"v1 {self.shas['v1'][:8]}, v2 {self.shas['v2'][:8]}, v3 {self.shas['v3'][:8]}"
+                f" (--fault error-rate=0.5) -> s3://…/models/<sha256>/ (content-addressed)")
+
     def push(self) -> Excerpt:
         for name in MODELS:
             self.uris[name] = self.mlops("artifact", "push", str(self.tmp / "models" / name),
@@ -241,8 +262,7 @@ class ReleaseStory:
         image = f"{outputs['model_image_repository_url']}:0.1.0"
         pr = self.release("v1", "--image", image)
         self.apply()
-        return [f"`mlops release` opened PR {pr} (serving enabled, v1 alone); merged",
-                f"applied: {self.endpoint()} serves v1"]
+        return f"`mlops release` opened PR {pr}; merged, applied: v1 serves"
 
     def canary_v2(self) -> Excerpt:
         pr = self.release("v2")
@@ -251,10 +271,9 @@ class ReleaseStory:
             promoted = self.mlops("canary", "promote", "--env", ENV, "--steps", "10,50,100",
                                   "--bake", "10")
         follow_up = self.merge(promoted.stdout)
-        return [f"release PR {pr} merged and applied: v2 at 10% beside v1",
-                "promoted 10% -> 50% -> 100%, each step baked 10 s with every alarm OK",
-                self.served(report()),
-                f"follow-up PR {follow_up} (v2 becomes the stable in tfvars) merged"]
+        return [f"release PR {pr}: v2 at 10% beside v1; promoted 10% -> 50% -> 100% (bakes of "
+                "10 s, alarms OK)",
+                f"{self.served(report())}; PR {follow_up} makes v2 the stable"]
 
     def canary_v3(self) -> Excerpt:
         pr = self.release("v3")
@@ -266,13 +285,12 @@ class ReleaseStory:
         restored = next((t for t in texts if t.startswith("100% on stable again")), "")
         alarm = re.search(r"alarm (\S+) is in ALARM: Threshold Crossed: .*?\[([\d.]+)", fired)
         canary = report().get("variants", {}).get("canary", {})
-        return [f"release PR {pr} merged and applied: v3 at 10% beside v2 (the stable)",
-                f"{alarm.group(1) if alarm else 'its 5xx alarm'} in ALARM at step 1 "
-                f"({float(alarm.group(2)) if alarm else 0:.0f}% 5xx, threshold 5%): exit "
-                f"{stopped.code}",
-                f"{restored or '100% on stable again'}; the canary had "
-                f"{canary.get('requests', 0)} requests, {canary.get('success_rate', 0):.0%} ok",
-                f"follow-up PR {self.pr_of(stopped.stdout)} sets Git back to v2"]
+        return [f"release PR {pr}: v3 at 10%; {alarm.group(1) if alarm else 'its 5xx alarm'} "
+                f"in ALARM at step 1 ({float(alarm.group(2)) if alarm else 0:.0f}% 5xx, "
+                f"threshold 5%): exit {stopped.code}",
+                f"{restored or '100% on stable again'}; canary {canary.get('requests', 0)} "
+                f"requests, {canary.get('success_rate', 0):.0%} ok; PR "
+                f"{self.pr_of(stopped.stdout)}: Git back to v2"]
 
     def rollback(self) -> Excerpt:
         from mlops import context
@@ -282,11 +300,9 @@ class ReleaseStory:
         ran = self.mlops("endpoint", "rollback", "--env", ENV)
         target = find_target(context.load(self.env), ENV)
         after = self.describe()["EndpointConfigName"]
-        return [f"UpdateEndpoint: release {target.release_of(before)} -> "
-                f"{target.release_of(after)} (its retained EndpointConfig)",
-                "InService; the old model answered real invocations (checked by the command)",
-                f"the swap recorded in Git: PR {self.pr_of(ran.stdout)} (the same change as "
-                "the canary's follow-up)"]
+        return (f"UpdateEndpoint: release {target.release_of(before)} -> "
+                f"{target.release_of(after)} (retained config, invocations checked); in Git: "
+                f"PR {self.pr_of(ran.stdout)}")
 
     @staticmethod
     def pr_of(stdout: str) -> str:

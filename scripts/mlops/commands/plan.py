@@ -52,6 +52,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--out", type=argtypes.output_dir,
                         help="plan directory (default .mlops/plans[/ENV])")
     parser.add_argument("--destroy", action="store_true", help="plan a destroy")
+    parser.add_argument("--commit", help="the commit the plan is made at, recorded for the "
+                        "apply step's stale-plan guard (default: the pull request's head from "
+                        "GITHUB_EVENT_PATH, else GITHUB_SHA, else git HEAD)")
     parser.add_argument("--jobs", type=argtypes.non_negative_int, default=0,
                         help="parallel plans with --changed (default: number of cores)")
     parser.set_defaults(func=run)
@@ -84,8 +87,35 @@ def base_masker(ctx: context.Context) -> masking.Masker:
     return ctx.masker()
 
 
+def detect_commit(ctx: context.Context, given: str | None = None) -> str:
+    """The commit a plan is made at (core.guard.plan_commit): --commit, else the pull
+    request's head from the event payload, else GITHUB_SHA, else the checkout's HEAD."""
+    if given:
+        return given
+    event: Any = None
+    event_path = ctx.env.get("GITHUB_EVENT_PATH")
+    if event_path:
+        try:
+            event = json.loads(Path(event_path).read_text())
+        except (OSError, ValueError):
+            event = None
+    head = ""
+    if not ctx.env.get("GITHUB_SHA"):
+        from mlops.adapters.git import Git
+
+        try:
+            head = Git(ctx.settings.root, env=ctx.env).resolve("HEAD")
+        except MlopsError:
+            head = ""  # not a git checkout (a copied tree): the commit stays unknown
+    from mlops.core import guard  # reads the comment format: not every plan needs it
+
+    return guard.plan_commit(event if isinstance(event, dict) else None,
+                             ctx.env.get("GITHUB_SHA", ""), head)
+
+
 def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = False,
-             tf: Terraform | None = None) -> PlanOutput:
+             tf: Terraform | None = None, commit: str = "",
+             lock_timeout: str | None = None) -> PlanOutput:
     """Plan one env into `out`. A failure is recorded in the directory (error.txt and a
     failed summary.json, so the PR still gets a comment saying why) and re-raised."""
     out.mkdir(parents=True, exist_ok=True)
@@ -96,17 +126,18 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
         if tf is None:
             tf = init_env(ctx, env_name)
         with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
-            code, text = tf.plan_with_text(out / "plan.tfplan", destroy=destroy)
+            code, text = tf.plan_with_text(out / "plan.tfplan", destroy=destroy,
+                                           lock_timeout=lock_timeout)
             plan = tf.show_json(out / "plan.tfplan")
     except MlopsError as err:
         err = _with_backend_cause(ctx, env_name, err)
-        record_failure(ctx, env_name, out, err)
+        record_failure(ctx, env_name, out, err, commit=commit)
         # The error is printed too (CI logs): redacted like error.txt.
         err.what, err.why, err.fix = (masker.mask(t) for t in (err.what, err.why, err.fix))
         raise err from None
     masker = masker.with_literals(masking.sensitive_strings(plan))
     summary = plansummary.summarize(plan, env_name, masker=masker, prices=load_prices(),
-                                    mode="destroy" if destroy else "normal")
+                                    mode="destroy" if destroy else "normal", commit=commit)
     (out / "plan.json").write_text(json.dumps(plan))
     (out / "plan.txt").write_text(masker.mask(text))
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
@@ -127,7 +158,7 @@ def _with_backend_cause(ctx: context.Context, env_name: str, err: MlopsError) ->
 
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
-              destroy: bool = False) -> list[PlanOutput]:
+              destroy: bool = False, commit: str = "") -> list[PlanOutput]:
     """Plan several envs in parallel, in the order given (the promotion order). Inits run
     one after another (they share the provider cache, which Terraform does not promise is
     safe to fill concurrently); each env's plan starts as soon as its own init is done."""
@@ -137,7 +168,8 @@ def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int
 
     def one(env_name: str, tf: Terraform) -> PlanOutput:
         try:
-            return plan_env(ctx, env_name, out / env_name, destroy=destroy, tf=tf)
+            return plan_env(ctx, env_name, out / env_name, destroy=destroy, tf=tf,
+                            commit=commit)
         except MlopsError as err:
             return failed(env_name, err)
 
@@ -150,14 +182,15 @@ def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int
             try:
                 tf = init_env(ctx, env_name)
             except MlopsError as err:  # recorded in the plan dir: the comment says why
-                record_failure(ctx, env_name, out / env_name, err)
+                record_failure(ctx, env_name, out / env_name, err, commit=commit)
                 results[env_name] = failed(env_name, err)
                 continue
             results[env_name] = pool.submit(one, env_name, tf)
         return [r if isinstance(r, PlanOutput) else r.result() for r in results.values()]
 
 
-def record_failure(ctx: context.Context, env_name: str, out: Path, err: MlopsError) -> None:
+def record_failure(ctx: context.Context, env_name: str, out: Path, err: MlopsError, *,
+                   commit: str = "") -> None:
     """Leave error.txt and a failed summary.json, so the PR comment can say why."""
     out.mkdir(parents=True, exist_ok=True)
     for name in PLAN_FILES:
@@ -165,7 +198,7 @@ def record_failure(ctx: context.Context, env_name: str, out: Path, err: MlopsErr
     masker = base_masker(ctx)
     error = masker.mask(err.render())
     (out / "error.txt").write_text(error + "\n")
-    failed = plansummary.failed(env_name, error, masker=masker)
+    failed = plansummary.failed(env_name, error, masker=masker, commit=commit)
     (out / "summary.json").write_text(json.dumps(failed.to_dict(), indent=2))
 
 
@@ -178,7 +211,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx = context.load(env)
     if args.env:
         out = args.out or default_out(ctx, args.env)
-        result = plan_env(ctx, args.env, out, destroy=args.destroy)
+        result = plan_env(ctx, args.env, out, destroy=args.destroy,
+                          commit=detect_commit(ctx, args.commit))
         ui.info(f"{'changes' if result.changes else 'no changes'}; plan written to {out}")
         print((out / "plan.txt").read_text())
         return 0
@@ -196,7 +230,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ui.step("no env is affected by this change; nothing to plan")
         return 0
     ui.step(f"planning {', '.join(envs)} in parallel")
-    results = plan_many(ctx, envs, out, jobs=args.jobs, destroy=args.destroy)
+    results = plan_many(ctx, envs, out, jobs=args.jobs, destroy=args.destroy,
+                        commit=detect_commit(ctx, args.commit))
     for result in results:
         state = "FAILED" if result.failed else ("changes" if result.changes else "no changes")
         ui.info(f"{result.env}: {state} -> {result.directory}")

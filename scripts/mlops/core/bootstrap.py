@@ -15,7 +15,8 @@ LEGACY_STATE = "terraform.tfstate"
 
 def variables(config: ProjectConfig, account_id: str, *, local_cloud: bool) -> dict[str, str]:
     """The -var values of bootstrap/ for the account of the credentials: only the envs
-    that live there get roles (each with its own region)."""
+    that live there get roles (each with its own region, and its protection, which decides
+    whom its apply role trusts)."""
     envs = config.envs_in_account(account_id)
     if not envs:
         accounts = sorted({s.account for s in config.specs if s.account})
@@ -31,7 +32,9 @@ def variables(config: ProjectConfig, account_id: str, *, local_cloud: bool) -> d
         "region": config.region,
         "owner": config.owner,
         "github_repo": config.github_repo,
-        "envs": json.dumps({s.name: {"region": s.region} for s in envs}),
+        # A protected env's apply role trusts only its GitHub environment (bootstrap/oidc.tf).
+        "envs": json.dumps({s.name: {"region": s.region, "protected": s.protected}
+                            for s in envs}),
         # Only a throwaway embedded cloud may delete a state bucket that holds state.
         "state_bucket_force_destroy": "true" if local_cloud else "false",
     }

@@ -2,8 +2,12 @@
 
 The comment is a data format:
   line 1  MARKER                                   finds our comment among the PR's comments
-  line 2  <!-- mlops:plans {"v":1,"plans":{...}} -->  env -> plan hash + status, for the apply
-                                                     step's stale-plan guard (parse_comment)
+  line 2  <!-- mlops:plans {"v":2,"plans":{...}} -->  env -> status, plan fingerprint (what the
+                                                     apply would do), the commit the plan was
+                                                     made at, per-change digests and the plan
+                                                     file's hash, for the apply step's
+                                                     stale-plan guard (reviewed_plans); version
+                                                     1 headers (hash and status only) parse too
 The rest is for people: totals, destroy/replace warnings first, then one section per env
 in the promotion order the caller passes (`order`; envs it does not name follow,
 alphabetically). Envs of the prod tier (`production`) get the production warnings. Then,
@@ -26,13 +30,16 @@ from dataclasses import dataclass
 
 from mlops.core import cost
 from mlops.core import envs as envs_core
+from mlops.core import fingerprint as fp
 from mlops.core.masking import Masker
 from mlops.core.plansummary import Counts, PlanSummary, ResourceRow
 
 MARKER = "<!-- mlops:plan-comment v1 -->"
 HEADER_PREFIX = "<!-- mlops:plans "
 HEADER_RE = re.compile(r"^<!-- mlops:plans (\{.*\}) -->$", re.MULTILINE)
-HEADER_VERSION = 1
+HEADER_VERSION = 2
+HEADER_VERSIONS = (1, 2)  # what parse back accepts
+HEADER_BUDGET = 24_000  # bytes; the per-change digests give way first
 MAX_BODY = 65536
 
 LABEL_NO_CHANGES = "plan:no-changes"
@@ -120,11 +127,44 @@ def label_for(summaries: Iterable[PlanSummary]) -> str | None:
 
 
 def header(summaries: Sequence[PlanSummary]) -> str:
-    plans = {s.env: {"hash": s.plan_hash, "status": s.status} for s in summaries}
-    data = json.dumps({"v": HEADER_VERSION, "plans": plans}, sort_keys=True,
-                      separators=(",", ":"))
-    # "-->" cannot occur in env names or hex hashes, but never let it end the comment early.
-    return HEADER_PREFIX + data.replace(">", "\\u003e") + " -->"
+    """The machine-readable line. Per-change digests ("items") are included while the line
+    stays under HEADER_BUDGET bytes, dropping the largest envs' first: the guard then
+    still has every fingerprint, and says it cannot itemise a difference for those envs."""
+    plans: dict[str, dict[str, object]] = {}
+    for s in summaries:
+        entry: dict[str, object] = {"hash": s.plan_hash, "status": s.status,
+                                    "fingerprint": s.fingerprint, "commit": s.commit}
+        if s.status == "ok" and len(s.fingerprint_items) <= fp.MAX_ITEMS:
+            entry["items"] = dict(sorted(s.fingerprint_items.items()))
+        plans[s.env] = entry
+
+    def line() -> str:
+        data = json.dumps({"v": HEADER_VERSION, "plans": plans}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=True)
+        # "-->" (and "<", for good measure) must never end the HTML comment early:
+        # addresses in "items" are free text; JSON unicode escapes keep the header valid.
+        return HEADER_PREFIX + data.replace(">", "\\u003e").replace("<", "\\u003c") + " -->"
+
+    text = line()
+    by_size = sorted((e for e in plans.values() if "items" in e),
+                     key=lambda e: -len(e["items"]))  # type: ignore[arg-type]
+    while size(text) > HEADER_BUDGET and by_size:
+        del by_size.pop(0)["items"]
+        text = line()
+    return text
+
+
+@dataclass(frozen=True)
+class ReviewedPlan:
+    """One env's plan as the PR's sticky comment recorded it."""
+
+    env: str
+    status: str  # "ok" | "failed"
+    fingerprint: str  # "" in a version 1 header or for a failed plan
+    commit: str  # the commit the plan was made at; "" when unknown
+    items: Mapping[str, str] | None  # change -> short digest; None when not recorded
+    plan_hash: str = ""
+    version: int = HEADER_VERSION
 
 
 def is_plan_comment(body: str) -> bool:
@@ -132,8 +172,7 @@ def is_plan_comment(body: str) -> bool:
     return body.startswith(MARKER)
 
 
-def parse_comment_plans(body: str) -> dict[str, dict[str, str]]:
-    """env -> {"hash": ..., "status": "ok"|"failed"} from one of our comments."""
+def _header_data(body: str) -> dict[str, object]:
     if not is_plan_comment(body):
         raise ValueError("not an mlops plan comment (its first line is not the marker)")
     match = HEADER_RE.search(body)
@@ -143,18 +182,41 @@ def parse_comment_plans(body: str) -> dict[str, dict[str, str]]:
         data = json.loads(match.group(1))
     except json.JSONDecodeError as err:
         raise ValueError(f"mlops plan comment header is not JSON: {err}") from err
-    if not isinstance(data, dict) or data.get("v") != HEADER_VERSION:
-        raise ValueError(f"mlops plan comment header version is not {HEADER_VERSION}")
-    plans = data.get("plans")
-    if not isinstance(plans, dict):
+    if not isinstance(data, dict) or data.get("v") not in HEADER_VERSIONS:
+        raise ValueError("mlops plan comment header version is not one of "
+                         f"{', '.join(map(str, HEADER_VERSIONS))}")
+    if not isinstance(data.get("plans"), dict):
         raise ValueError("mlops plan comment header has no plans object")
-    out: dict[str, dict[str, str]] = {}
+    return data
+
+
+def reviewed_plans(body: str) -> dict[str, ReviewedPlan]:
+    """env -> ReviewedPlan from one of our comments (header version 1 or 2)."""
+    data = _header_data(body)
+    version = int(str(data["v"]))
+    plans = data["plans"]
+    assert isinstance(plans, dict)
+    out: dict[str, ReviewedPlan] = {}
     for env, entry in plans.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("hash"), str)
-                and entry.get("status") in ("ok", "failed")):
+                and entry.get("status") in ("ok", "failed")
+                and isinstance(entry.get("fingerprint", ""), str)
+                and isinstance(entry.get("commit", ""), str)
+                and isinstance(entry.get("items", {}), dict)):
             raise ValueError(f"mlops plan comment header entry for {env!r} is malformed")
-        out[str(env)] = {"hash": entry["hash"], "status": entry["status"]}
+        items = entry.get("items")
+        out[str(env)] = ReviewedPlan(
+            env=str(env), status=entry["status"], fingerprint=entry.get("fingerprint", ""),
+            commit=entry.get("commit", ""),
+            items=None if items is None else {str(k): str(v) for k, v in items.items()},
+            plan_hash=entry["hash"], version=version)
     return out
+
+
+def parse_comment_plans(body: str) -> dict[str, dict[str, str]]:
+    """env -> {"hash": ..., "status": "ok"|"failed"} from one of our comments."""
+    return {env: {"hash": p.plan_hash, "status": p.status}
+            for env, p in reviewed_plans(body).items()}
 
 
 def parse_comment(body: str) -> dict[str, str]:
@@ -385,6 +447,10 @@ def _section(inp: PlanInput, text_lines: Sequence[str], text_budget: int | None,
     out = [f"### {s.env} · {badge} {_counts_text(s.counts, refresh_drift=_refresh_drift(s))}"
            f"{flags}", ""]
     meta = f"plan `sha256:{s.plan_hash[:12]}`"
+    if s.fingerprint:
+        meta += f" · fingerprint `{s.fingerprint[:12]}`"
+    if s.commit:
+        meta += f" · at `{s.commit[:12]}`"
     if s.mode != "normal":
         meta += f" · {s.mode} plan"
     if s.terraform_version:
@@ -523,7 +589,8 @@ def _assemble(plans: Sequence[PlanInput], texts: Mapping[str, list[str]], layout
               + (f"[workflow run's artifacts]({link})" if link else "workflow run's artifacts")
               + ".")
     lines += ["---", f"<sub>{footer} Updated in place by `mlops comment post`; the hidden header "
-              "records each plan's sha256 for the apply step.</sub>"]
+              "records each plan's fingerprint (what its apply would do) and commit: on merge, "
+              "`mlops apply` applies only a plan with the same fingerprint.</sub>"]
     # Every piece was masked already; one more pass over all but the machine header is
     # cheap insurance against a piece that was not.
     return "\n".join([*lines[:2], masker.mask("\n".join(lines[2:]))]) + "\n"
@@ -665,3 +732,49 @@ def render(plans: Sequence[PlanInput], *, order: Sequence[str] = (),
     kept = body.encode("utf-8")[:room].decode("utf-8", errors="ignore")
     kept = kept[: kept.rfind("\n")] if "\n" in kept else kept
     return kept + note
+
+
+# ---------------------------------------------------------------- apply notices
+
+NOTICE_START = "<!-- mlops:apply-notice -->"
+NOTICE_END = "<!-- /mlops:apply-notice -->"
+
+
+def with_notice(body: str, notice: str, *, limit: int = MAX_BODY) -> str:
+    """Our comment `body` with `notice` (markdown) placed right under the hidden header,
+    replacing an earlier notice. The marker and the header stay exactly as they were: a
+    notice (e.g. "not applied: the plan changed") must never alter what the comment
+    records as reviewed. Over `limit`, the reviewed part is cut at a line, with a note."""
+    if not is_plan_comment(body):
+        raise ValueError("not an mlops plan comment (its first line is not the marker)")
+    lines = body.split("\n")
+    head, rest = lines[:2], "\n".join(lines[2:])
+    start, end = rest.find(NOTICE_START), rest.find(NOTICE_END)
+    if 0 <= start < end:
+        rest = (rest[:start] + rest[end + len(NOTICE_END):]).lstrip("\n")
+    block = f"{NOTICE_START}\n{notice.rstrip()}\n\n---\n{NOTICE_END}\n"
+    out = "\n".join([*head, block + rest])
+    if size(out) <= limit:
+        return out
+    note = "\n\n_… the reviewed plan below the notice was cut to fit GitHub's size limit._\n"
+    room = limit - size("\n".join([*head, block])) - size(note) - 1
+    if room < 0:
+        raise ValueError("the notice alone does not fit in a comment")
+    kept = rest.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    kept = kept[: kept.rfind("\n")] if "\n" in kept else ""
+    return "\n".join([*head, block + kept + note])
+
+
+def notice_section(plan: PlanInput, *, title: str, details: Sequence[str],
+                   production: Collection[str] = (), masker: Masker | None = None,
+                   limit: int = 30_000) -> str:
+    """A notice: a caution alert with `title` and `details`, then the new plan's section
+    (rendered like a comment section, without marker or header), within `limit` bytes.
+    `production` are the envs of the prod tier, as for render."""
+    masker = masker or Masker()
+    rendered = render([plan], production=production, masker=masker, limit=max(limit, 4000))
+    section = rendered.split("\n", 2)[2] if rendered.count("\n") >= 2 else ""
+    lines = ["> [!CAUTION]", f"> ⛔ {masker.mask(title)}"]
+    lines += [f"> - {masker.mask(d)}" for d in details]
+    return "\n".join(lines) + "\n\n<details open><summary>The plan at merge</summary>\n\n" \
+        + section + "\n</details>\n"

@@ -76,6 +76,18 @@ class Masker:
         return text
 
 
+def mask_leaves(value: Any, masker: Masker) -> Any:
+    """A copy of `value` (parsed JSON: a Terraform output, say) with every string in it,
+    keys included, masked by `masker`."""
+    if isinstance(value, str):
+        return masker.mask(value)
+    if isinstance(value, Mapping):
+        return {masker.mask(str(k)): mask_leaves(v, masker) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_leaves(v, masker) for v in value]
+    return value
+
+
 def _replacer(match: re.Match[str]) -> str:
     if match.re.groups == 0:
         return MASK

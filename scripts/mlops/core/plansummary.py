@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from mlops.core import cost, envs
+from mlops.core import fingerprint as fp
 from mlops.core.masking import MASK, Masker, redact_value
 
 # 2: drift as Terraform shows it, mode, applyable/complete, actions and deferred changes.
@@ -301,6 +302,11 @@ class PlanSummary:
     complete: bool | None = None  # Terraform's `complete`; None: not in the plan JSON
     actions: tuple[ActionRow, ...] = ()
     deferred: tuple[DeferredRow, ...] = ()
+    # What the apply would do (core.fingerprint), for the stale-plan guard; "" when failed.
+    fingerprint: str = ""
+    # change (address or output.<name>) -> short digest; empty when failed
+    fingerprint_items: Mapping[str, str] = field(default_factory=dict)
+    commit: str = ""  # the commit the plan was made at (the PR head), "" when unknown
 
     @property
     def has_changes(self) -> bool:
@@ -349,6 +355,9 @@ class PlanSummary:
             "cost": [c.to_dict() for c in self.cost],
             "prices_as_of": self.prices_as_of,
             "error": self.error,
+            "fingerprint": self.fingerprint,
+            "fingerprint_items": dict(sorted(self.fingerprint_items.items())),
+            "commit": self.commit,
         }
 
     @classmethod
@@ -390,6 +399,10 @@ class PlanSummary:
                 cost=tuple(cost.CostLine.from_dict(c) for c in rows("cost")),
                 prices_as_of=None if as_of is None else str(as_of),
                 error=str(data.get("error") or ""),
+                fingerprint=str(data.get("fingerprint") or ""),
+                fingerprint_items={str(k): str(v) for k, v in
+                                   (data.get("fingerprint_items") or {}).items()},
+                commit=str(data.get("commit") or ""),
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ValueError(f"summary.json is malformed: {err!r}") from err
@@ -676,9 +689,11 @@ def _deferred_rows(plan: Mapping[str, Any], masker: Masker) -> list[DeferredRow]
 
 
 def summarize(plan: Any, env: str, *, masker: Masker | None = None,
-              prices: cost.PriceTable | None = None, mode: str | None = None) -> PlanSummary:
-    """Summarise a `terraform show -json` plan (format_version 1.x) for one environment.
-    `mode` is how the plan was made (MODES); None infers it (infer_mode)."""
+              prices: cost.PriceTable | None = None, mode: str | None = None,
+              commit: str = "") -> PlanSummary:
+    """Summarise a `terraform show -json` plan (format_version 1.x) for one environment,
+    made at `commit` (recorded for the apply step's stale-plan guard). `mode` is how the
+    plan was made (MODES); None infers it (infer_mode)."""
     _check_env(env)
     masker = masker or Masker()
     if not isinstance(plan, Mapping):
@@ -702,6 +717,7 @@ def summarize(plan: Any, env: str, *, masker: Masker | None = None,
         deferred = _deferred_rows(plan, masker)
         errored = bool(_flag(plan, "errored"))
         costs = tuple(cost.cost_lines(resource_changes, prices))
+        printed = None if errored else fp.fingerprint(plan, env)
     except (TypeError, AttributeError, KeyError, RecursionError) as err:
         # The checks above name the usual shape errors; this names the rest, still as input.
         raise ValueError(f"plan JSON is not what `terraform show -json` writes: {err!r}") \
@@ -723,13 +739,17 @@ def summarize(plan: Any, env: str, *, masker: Masker | None = None,
         complete=_flag(plan, "complete"),
         actions=tuple(actions),
         deferred=tuple(deferred),
+        fingerprint=printed.digest if printed else "",
+        fingerprint_items=dict(printed.items) if printed else {},
+        commit=commit,
     )
 
 
-def failed(env: str, error_text: str, *, masker: Masker | None = None) -> PlanSummary:
+def failed(env: str, error_text: str, *, masker: Masker | None = None,
+           commit: str = "") -> PlanSummary:
     """The summary of a plan that did not complete: its (masked, clipped) error text."""
     _check_env(env)
     text = (masker or Masker()).mask(error_text.strip())
     if len(text) > MAX_ERROR_CHARS:
         text = text[:MAX_ERROR_CHARS] + f"\n… ({len(text) - MAX_ERROR_CHARS} characters cut)"
-    return PlanSummary(env=env, status="failed", plan_hash="", error=text)
+    return PlanSummary(env=env, status="failed", plan_hash="", error=text, commit=commit)

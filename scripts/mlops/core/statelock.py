@@ -18,6 +18,7 @@ check) is one Terraform itself honours and prints, and the other way round.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -113,6 +114,36 @@ class LockInfo:
                 f"  Info:      {self.info}")
 
 
+_INFO_LINE = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*)$",
+                        re.MULTILINE)
+
+
+def parse_lock_info_text(output: str) -> LockInfo | None:
+    """The "Lock Info:" block Terraform prints when it cannot take a lock (statemgr
+    LockInfo.String), or None. `Created` there is Go's time.String(), e.g.
+    `2025-06-01 11:58:30.123456789 +0000 UTC`."""
+    start = output.find("Lock Info:")
+    if start < 0:
+        return None
+    fields: dict[str, str] = {}
+    for match in _INFO_LINE.finditer(output[start:]):
+        fields.setdefault(match.group(1), match.group(2).strip())
+    if not fields.get("ID"):
+        return None
+    created = datetime.fromtimestamp(0, UTC)
+    go = re.match(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))? ([+-]\d{4})",
+                  fields.get("Created", ""))
+    if go:
+        date, clock, fraction, zone = go.groups()
+        with contextlib.suppress(ValueError):  # an odd Created line: the epoch
+            created = parse_go_time(f"{date}T{clock}{'.' + fraction if fraction else ''}"
+                                    f"{zone[:3]}:{zone[3:]}")
+    return LockInfo(id=fields["ID"], operation=fields.get("Operation", ""),
+                    info=fields.get("Info", ""), who=fields.get("Who", ""),
+                    version=fields.get("Version", ""), created=created,
+                    path=fields.get("Path", ""))
+
+
 def new_lock(*, operation: str, info: str, who: str, version: str, now: datetime,
              path: str, lock_id: str | None = None) -> LockInfo:
     return LockInfo(id=lock_id or str(uuid.uuid4()), operation=operation, info=info, who=who,
@@ -137,7 +168,7 @@ def unlock_command(env: str, lock_id: str) -> str:
 def held_message(env: str, lock: LockInfo, now: datetime) -> tuple[str, str, str]:
     """(what, why, fix) for a lock someone else holds: the lock id, who holds it, the
     operation, since when, and the exact unlock command to run after checking."""
-    what = (f"the state of {env} is locked by {lock.who or 'an unknown holder'} "
+    what = (f"the state of {env} is locked by another run: {lock.who or 'unknown holder'} "
             f"({lock.operation or 'unknown operation'}) since "
             f"{format_go_time(lock.created)}, {human_age(lock.age(now))} ago; lock id {lock.id}")
     why = ("another run holds the state lock: two runs must never change one state at once\n"

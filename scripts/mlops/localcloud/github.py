@@ -136,6 +136,7 @@ class TokenRequest:
     audience: str | None
     bearer: str
     claims: dict[str, Any]
+    token: str = ""  # the JWT issued ("" when refused), so tests can check it is never shown
 
 
 @dataclass
@@ -675,9 +676,10 @@ class FakeGitHub:
             return 401, {"message": "Unauthorized: the request token is not valid"}, {}
         owner = self.oidc.repository.split("/")[0]
         claims = self.oidc.claims(audience or f"https://github.com/{owner}", int(time.time()))
+        token = signer.sign(claims)
         with self.lock:
-            self.token_requests.append(TokenRequest(audience, bearer, claims))
-        return 200, {"count": 1, "value": signer.sign(claims)}, {}
+            self.token_requests.append(TokenRequest(audience, bearer, claims, token))
+        return 200, {"count": 1, "value": token}, {}
 
     # ------------------------------------------------------------------ JSON shapes
 

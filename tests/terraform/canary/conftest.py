@@ -94,7 +94,7 @@ class Served:
         return self.mlops("release", "--env", ENV, "--model", self.uris[name], *extra).check(0)
 
     def apply(self) -> None:
-        self.mlops("apply", "--env", ENV).check(0)
+        self.mlops("apply", "--env", ENV, "--allow-unreviewed").check(0)
 
     def plan_counts(self, out: Path) -> dict[str, int]:
         self.mlops("plan", "--env", ENV, "--out", str(out)).check(0)

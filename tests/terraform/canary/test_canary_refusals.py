@@ -80,7 +80,7 @@ def test_an_env_that_serves_nothing_is_refused_clearly(
         tmp_path: Path) -> None:
     root = small_project(tmp_path / "proj", {"dev": NOTHING_SERVED})
     env = project_env(root)
-    run_mlops(env, "apply", "--env", "dev").check(0)
+    run_mlops(env, "apply", "--env", "dev", "--allow-unreviewed").check(0)
     for argv in (["canary", "promote", "--env", "dev"], ["canary", "abort", "--env", "dev"],
                  ["endpoint", "rollback", "--env", "dev", "--payload", __file__]):
         ran = run_mlops(env, *argv)

@@ -10,11 +10,13 @@ from mlops.localcloud.extensions import (
     budgets,
     cloudwatch,
     ec2,
+    iam_sessions,
     s3,
     s3_policy,
     s3_versions,
     sagemaker,
     sagemaker_runtime,
+    sts,
 )
 from mlops.localcloud.hosting import Hosting
 
@@ -28,3 +30,5 @@ def install(*, sagemaker_delay: float, hosting: Hosting | None = None) -> None:
     s3_policy.install()
     s3_versions.install()
     ec2.install()
+    sts.install()
+    iam_sessions.install()

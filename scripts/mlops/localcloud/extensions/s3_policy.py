@@ -22,8 +22,8 @@ statement whose conditions do not all hold does not apply (NEUTRAL). The request
 is `aws:SecureTransport = true`: the embedded AWS is plain HTTP on loopback standing in
 for AWS's HTTPS endpoints, which the SDKs and Terraform always use. No other key is in
 it, so conditions on other keys follow the absent-key rule above. Operators evaluated on
-a present key: Bool and String* (with IfExists); Null; ForAnyValue/ForAllValues on an
-absent key. Any other operator on a present key is taken as not matching.
+a present key: those of core/iampolicy.py (String*, Bool, Null, Arn*, Numeric*, with
+IfExists; ForAnyValue/ForAllValues). Any other operator is taken as not matching.
 
 Also, S3 API reference, HeadObject: "To use HEAD, you must have the s3:GetObject
 permission"; moto asks the policy about `s3:HeadObject`, an action that does not exist.
@@ -31,59 +31,17 @@ permission"; moto asks the policy about `s3:HeadObject`, an action that does not
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+# The condition logic is core/iampolicy.py's (shared with the STS and IAM extensions).
+from mlops.core.iampolicy import condition_holds, statement_applies
+
+__all__ = ["condition_holds", "evaluate", "install", "statement_applies"]
 
 # Keys lower-cased: context key names are not case-sensitive.
 REQUEST_CONTEXT: dict[str, str] = {"aws:securetransport": "true"}
 ACTION_ALIASES = {"s3:HeadObject": "s3:GetObject"}
-
-
-def _like(actual: str, pattern: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, actual, re.DOTALL) is not None
-
-
-_MATCHES: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda actual, value: actual == value,
-    "StringEqualsIgnoreCase": lambda actual, value: actual.lower() == value.lower(),
-    "StringLike": _like,
-    "Bool": lambda actual, value: actual.lower() == value.lower(),
-}
-_NEGATED = {"StringNotEquals": "StringEquals",
-            "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-            "StringNotLike": "StringLike"}
-
-
-def condition_holds(operator: str, key: str, expected: Any,
-                    context: Mapping[str, str]) -> bool:
-    """One `"Operator": {"key": expected}` entry of a Condition block, against `context`."""
-    qualifier, _, name = operator.rpartition(":")
-    if_exists = name.endswith("IfExists")
-    name = name.removesuffix("IfExists")
-    values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
-    actual = context.get(key.lower())
-    if name == "Null":
-        return any((actual is None) == (v.lower() == "true") for v in values)
-    if actual is None:
-        if if_exists or qualifier == "ForAllValues":
-            return True
-        return qualifier != "ForAnyValue" and "Not" in name  # NotIpAddress, ArnNotLike, ...
-    positive = _NEGATED.get(name, name)
-    match = _MATCHES.get(positive)
-    if match is None:
-        return False
-    found = any(match(actual, value) for value in values)
-    return found if positive == name else not found
-
-
-def statement_applies(statement: Mapping[str, Any], context: Mapping[str, str]) -> bool:
-    """True when every condition of the statement holds (or it has none)."""
-    block = statement.get("Condition") or {}
-    return all(condition_holds(operator, key, expected, context)
-               for operator, keys in block.items()
-               for key, expected in keys.items())
 
 
 def evaluate(policy: Mapping[str, Any], action: str, resource: str,
