@@ -267,9 +267,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     demo = Demo(env, settings, keep=args.keep)
     log_dir = settings.state_dir / "demo"
     runner = StepRunner(log_dir, verbose=args.verbose, shown_dir=shown(log_dir))
-    runner.console.write(f"mlops demo: {DEMO_ENV} from a reviewed plan to model releases and "
-                         f"back, on a private embedded AWS and GitHub (full logs: "
-                         f"{shown(log_dir)}/)\n")
+    runner.console.write(f"mlops demo: {DEMO_ENV} from a reviewed plan to model canaries and "
+                         f"back, on an embedded AWS and GitHub (logs: {shown(log_dir)}/)\n")
     results = runner.run(demo.steps())
     runner.summary(results)
     if args.keep and demo.info is not None:
