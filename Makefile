@@ -60,7 +60,7 @@ fmt: setup ## format Python and Terraform, regenerate module README tables
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -recursive modules envs bootstrap tests/terraform
 	$(MLOPS) docs generate
 
-demo: setup ## the main job on the embedded cloud: plan, guarded apply, refusal, rollback, destroy
+demo: setup ## the main job on the embedded cloud: guarded apply, rollback, drift, canary releases, reap
 	$(MLOPS) demo
 
 cloud-up: setup ## start the embedded AWS in the background and print its exports
@@ -78,12 +78,15 @@ plan: setup ## plan one env: make plan ENV=dev
 apply: setup ## apply one env from your checkout (no PR review: recorded as unreviewed)
 	$(MLOPS) apply --env $(ENV) --allow-unreviewed
 
-.PHONY: bench bench-serve
+.PHONY: bench bench-serve bench-canary
 bench: setup ## time plan --changed vs naive planning, print ratios (BENCH_ARGS=--reps 5)
 	$(BIN)/python bench/plan_changed.py $(BENCH_ARGS)
 
 bench-serve: setup ## the model server vs a single-threaded http.server: rps, p50/p99 at c=1/8/32
 	$(BIN)/python bench/serve.py $(BENCH_ARGS)
+
+bench-canary: setup ## time a bad canary's rollback against the floor (BENCH_ARGS=--runs 5)
+	$(BIN)/python bench/canary_reaction.py $(BENCH_ARGS)
 
 .PHONY: bench-act
 bench-act: setup ## what a job costs under act before its first mlops step (tests/workflows)

@@ -114,12 +114,10 @@ class StepRunner:
                     traceback.print_exc(file=stream)
         result = steps.StepResult(number, step.title, outcome, self.clock() - started, shown,
                                   steps.excerpt(value) if outcome == "ok" else ())
-        if self.verbose:
-            self._say(head + steps.step_tail(result))
-        else:
-            self._say(steps.step_tail(result))
-        for line in result.excerpt:
-            self._say(f"      {line}")
+        first, *rest = steps.after_head(result)
+        self._say(head + first if self.verbose else first)
+        for line in rest:
+            self._say(line)
         if outcome == "failed":
             for line in steps.failure_lines(result, log.read_text(errors="replace")):
                 self._say(line)

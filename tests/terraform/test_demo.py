@@ -1,7 +1,8 @@
 """`mlops demo`, end to end, as a newcomer runs it (`make demo`): a story of under 60 lines,
-every step's full log on disk, a summary table, and nothing left running. The story is
-issue 8's apply on merge (OIDC, a guarded apply, a refused change, a rollback, a guarded
-destroy) around the plan, the PR comment, serving and the Kubernetes check."""
+every step's full log on disk, a summary table, and nothing left running. The story: the
+plan and the PR comment; issue 8's apply on merge (OIDC, guarded applies, a refused change,
+a rollback, a guarded destroy); drift; issue 9's model release (canaries, an automatic
+rollback, an endpoint rollback); the reaper; serving; the Kubernetes check."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mlops.localcloud import control
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS = str(Path(sys.executable).parent / "mlops")
 MAX_LINES = 60
-STEPS = 15
+STEPS = 21
 
 pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
 
@@ -48,9 +49,16 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
                    "from a pull request: AccessDenied",  # ... and refused to a PR
                    "is the plan reviewed on PR #1",  # the guarded apply's verdict
                    "Apply complete! Resources:",  # what was applied
-                   "no changes: the applied infrastructure matches the code",  # zero drift
+                   "re-plan: no changes (zero drift)",  # zero drift
                    "(PR #2)",  # a second reviewed change, applied
-                   "exit 3: error: not applying dev: the plan changed since it was reviewed",
+                   "tagged with boto3: mlops drift exits 2",  # drift made behind Terraform's back
+                   "`mlops release` opened PR #5",  # the first release, through the same Git
+                   "promoted 10% -> 50% -> 100%",  # v2's canary, under traffic
+                   "in ALARM at step 1",  # v3's 5xx alarm, from real metrics
+                   "100% on stable again",  # ... and its automatic rollback
+                   "UpdateEndpoint: release",  # the config swap
+                   "dev's endpoint deleted",  # the reaper
+                   "exit 3: the plan changed since its review on PR #3",  # refused
                    "'Not applied at merge' notice",  # ... and said so on the PR
                    "rolling back to", "revert pull request:",  # the rollback, Git realigned
                    "refused without --confirm ENV, and for prod",  # the guarded destroy
@@ -61,17 +69,19 @@ def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:
         assert wanted in shown, f"{wanted!r} missing from the demo's output:\n{shown}"
     destroyed = re.search(r"destroyed (\d+) resources", shown)
     added = re.search(r"(\d+) to add", shown)
-    assert destroyed and added and destroyed.group(1) == added.group(1), shown
+    # The releases add the endpoint, its models, configs and alarms: all destroyed too.
+    assert destroyed and added and int(destroyed.group(1)) > int(added.group(1)), shown
 
-    table = lines[lines.index(next(line for line in lines if line.split()[:2] ==
-                                   ["step", "outcome"])):]
-    assert table[-1].split()[:3] == ["total:", "all", "ok"], shown
+    table = lines[lines.index(next(line for line in lines if line.split()[:3] ==
+                                   ["step", "(its", "log)"])):]
+    assert table[-1].startswith("  total: all ok, "), shown
     logs = sorted((state / "demo").glob("*.log"))
     assert len(logs) == STEPS, logs
     for log in logs:
         assert log.name in shown, f"the log {log.name} is never named in the output"
     plan_log = next(p for p in logs if p.name.startswith("03-")).read_text()
-    assert all(len(line) <= 120 for line in lines), "lines a terminal can show"
+    too_long = [line for line in lines if len(line) > 120]
+    assert not too_long, f"lines a terminal cannot show: {too_long}"
     assert "Terraform will perform the following actions" in plan_log, plan_log[:2000]
     applied = next(p for p in logs if p.name.startswith("07-")).read_text()
     assert "Apply complete!" in applied and "$ mlops apply --env dev --commit" in applied

@@ -274,8 +274,9 @@ def test_prod_in_a_second_account_bootstraps_and_plans_there(
         iam = client_for(cloud, env, "iam")
         names = sorted(r["RoleName"] for r in iam.list_roles()["Roles"]
                        if r["RoleName"].startswith(f"{project}-"))
-        assert names == sorted(f"{project}-{e}-{k}" for e in envs for k in ("apply", "plan")), (
-            f"account {account}: roles {names}, expected the plan/apply roles of {envs}")
+        kinds = ("apply", "drift", "plan", "reaper")  # roles.tf and operations.tf, per env
+        assert names == sorted(f"{project}-{e}-{k}" for e in envs for k in kinds), (
+            f"account {account}: roles {names}, expected the {'/'.join(kinds)} roles of {envs}")
         s3 = client_for(cloud, env, "s3")
         buckets = [b["Name"] for b in s3.list_buckets()["Buckets"] if project in b["Name"]]
         assert buckets == [f"{project}-tfstate-{account}"], (account, buckets)

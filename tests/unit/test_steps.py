@@ -16,7 +16,7 @@ from mlops.runner import Step, StepRunner
 
 @pytest.mark.parametrize(("title", "slug"), [
     ("plan dev (what a pull request gets)", "plan-dev-what-a-pull-request-gets"),
-    ("bootstrap/: state bucket, OIDC provider, roles", "bootstrap-state-bucket-oidc-provider"),
+    ("bootstrap/: state bucket, OIDC provider, roles", "bootstrap-state-bucket-oidc"),  # MAX_SLUG
     ("!!!", "step"),
 ])
 def test_slug(title: str, slug: str) -> None:
@@ -36,15 +36,15 @@ def test_duration(seconds: float, text: str) -> None:
     ("one line", ("one line",)),
     (["a", "", "b\nc"], ("a", "b", "c")),
     (["1", "2", "3", "4", "5", "6"], ("1", "2", "3", "… and 3 more lines")),
-    ("x" * 150, ("x" * 99 + "…",)),
+    ("x" * 150, ("x" * (steps.MAX_WIDTH - 1) + "…",)),
 ])
 def test_excerpt(value: str | list[str] | None, expected: tuple[str, ...]) -> None:
     assert steps.excerpt(value) == expected
 
 
 def test_step_lines_align_and_indent_the_excerpt() -> None:
-    result = StepResult(2, "bootstrap/", "ok", 12.34, "l/02.log", ("state bucket b",))
-    line, detail = steps.step_lines(result)
+    result = StepResult(2, "bootstrap/", "ok", 12.34, "l/02.log", ("state bucket b", "two"))
+    line, detail, _ = steps.step_lines(result)
     assert line.startswith(" 2. bootstrap/ ....") and line.endswith("ok        12.3s")
     assert len(line) == len(steps.step_lines(StepResult(10, "x", "failed", 1, "l"))[0])
     assert detail == "      state bucket b"
@@ -65,11 +65,38 @@ def test_summary_table() -> None:
         StepResult(2, "plan", "failed", 70.0, "d/02-plan.log"),
         StepResult(3, "apply", "skipped", 0.0, "d/03-apply.log"),
         StepResult(4, "stop", "ok", 0.5, "d/04-stop.log")])
-    assert table[0].split() == ["step", "outcome", "time", "log"]
-    assert table[1].split() == ["01", "start", "ok", "1.0s", "d/01-start.log"]
-    assert table[2].split() == ["02", "plan", "FAILED", "1m10s", "d/02-plan.log"]
-    assert table[3].split() == ["03", "apply", "skipped", "0.0s"]
-    assert table[-1].split() == ["total:", "FAILED", "at", "step", "2", "1m12s"]
+    # two columns, read down then across
+    assert table[0].split() == ["step", "(its", "log)", "outcome", "time"] * 2
+    assert table[1].split() == ["01-start.log", "ok", "1.0s", "03-apply", "skipped", "0.0s"]
+    assert table[2].split() == ["02-plan.log", "FAILED", "1m10s", "04-stop.log", "ok", "0.5s"]
+    assert table[-1] == "  total: FAILED at step 2, 1m12s (full logs: d/)"
+    assert len(table) == 4
+
+
+def test_a_long_story_keeps_a_short_table_within_the_terminal() -> None:
+    title = "step number {} with a rather long title indeed".format
+    results = [StepResult(n, title(n), "ok", 2.0, f".mlops/demo/{steps.log_name(n, title(n))}")
+               for n in range(1, 24)]
+    table = steps.summary_table(results)
+    assert len(table) == 1 + 12 + 1
+    assert max(len(line) for line in table) <= steps.LINE_WIDTH
+    names = " ".join(table)
+    assert all(r.log.rsplit("/", 1)[-1] in names for r in results)
+
+
+def test_names_too_wide_for_two_columns_fall_back_to_one() -> None:
+    wide = [StepResult(n, "t", "ok", 1.0, "d/" + "x" * 60 + f"{n}.log") for n in (1, 2)]
+    assert len(steps.summary_table(wide)) == 1 + 2 + 1
+
+
+@pytest.mark.parametrize(("excerpt", "lines"), [
+    ((), 1), (("short",), 1), (("x" * 80,), 2), (("a", "b"), 3)])
+def test_a_short_single_excerpt_stays_on_the_steps_line(excerpt: tuple[str, ...],
+                                                        lines: int) -> None:
+    shown = steps.step_lines(StepResult(3, "plan dev", "ok", 4.0, "l", excerpt))
+    assert len(shown) == lines and all(len(line) <= steps.LINE_WIDTH for line in shown)
+    if excerpt == ("short",):
+        assert shown[0].endswith("4.0s  short")
 
 
 # ---------------------------------------------------------------- the runner
@@ -107,7 +134,7 @@ def test_runner_logs_each_step_and_shows_one_line_per_step(tmp_path: Path) -> No
     assert not (tmp_path / "logs" / "03-never-runs.log").exists()
     shown = console.getvalue()
     assert "stdout of the step" not in shown  # in the log only
-    assert " 1. first step ." in shown and "      the excerpt" in shown
+    assert " 1. first step ." in shown and "  the excerpt\n" in shown
     assert "      | error: it broke" in shown and "      full log: logs/02-second.log" in shown
     assert "cleaned" in shown
 

@@ -1,4 +1,5 @@
-"""S3 objects through boto3: what `mlops artifact push` needs, errors made readable."""
+"""S3 objects through boto3: what `mlops artifact push` and the canary's progress record
+need, errors made readable."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def _code(err: Any) -> str:
 
 
 class S3:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.client = aws.client(env, "s3")
+    def __init__(self, env: Mapping[str, str], client: Any = None) -> None:
+        self.client = client or aws.client(env, "s3")
 
     def bucket_exists(self, bucket: str) -> bool:
         from botocore.exceptions import ClientError
@@ -85,3 +86,38 @@ class S3:
             raise MlopsError(f"could not write s3://{bucket}/{key}", str(err),
                              "check the credentials may s3:PutObject there") from err
         return True
+
+    def get(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no object."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as err:
+            if _code(err) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise MlopsError(f"could not read s3://{bucket}/{key}", str(err),
+                             "check the credentials may s3:GetObject there") from err
+        except BotoCoreError as err:
+            raise MlopsError(f"could not read s3://{bucket}/{key}", str(err),
+                             "check AWS_ENDPOINT_URL and the network") from err
+        return body
+
+    def write(self, bucket: str, key: str, body: bytes, *,
+              content_type: str = "application/json") -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as err:
+            raise MlopsError(f"could not write s3://{bucket}/{key}", str(err),
+                             "check the credentials may s3:PutObject there") from err
+
+    def delete(self, bucket: str, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as err:
+            raise MlopsError(f"could not delete s3://{bucket}/{key}", str(err),
+                             "check the credentials may s3:DeleteObject there") from err

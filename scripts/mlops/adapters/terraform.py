@@ -275,6 +275,26 @@ class Terraform:
                 for name, out in self.outputs().items()}
 
 
+def fmt_text(text: str, env: Mapping[str, str], name: str = "terraform.tfvars") -> str:
+    """`text` as `terraform fmt` writes it (`terraform fmt -`: stdin to stdout). Refuses
+    text Terraform cannot parse, naming the file it was meant for."""
+    binary = env.get("TERRAFORM", "terraform")
+    try:
+        proc = subprocess.run([binary, "fmt", "-no-color", "-"], input=text, text=True,
+                              capture_output=True, check=False,
+                              env={**env, "TF_CLI_CONFIG_FILE": "/dev/null"})
+    except FileNotFoundError as err:
+        raise MlopsError(f"terraform not found (looked for {binary!r})",
+                         f"mlops formats {name} with `terraform fmt`",
+                         "install terraform or set TERRAFORM to its path") from err
+    if proc.returncode != 0:
+        raise TerraformError(f"`terraform fmt` refused the edited {name}",
+                             _tail(proc.stderr or proc.stdout),
+                             "this is a bug in mlops' editor if the file was valid before: "
+                             "report it with the file")
+    return proc.stdout
+
+
 def _var_args(var_files: Sequence[Path], variables: Mapping[str, str] | None) -> list[str]:
     args = [f"-var-file={Path(f).resolve()}" for f in var_files]
     args += [f"-var={key}={value}" for key, value in (variables or {}).items()]

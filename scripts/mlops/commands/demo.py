@@ -12,31 +12,37 @@ server alone), apply bootstrap/, plan envs/dev, run the policy gate and render t
 comment for that real plan. Then apply on merge (issue 8, commands/demo_apply.py), with an
 embedded GitHub and a scratch git copy of the project: assume dev's apply role through
 OIDC, apply a merged pull request guarded by its reviewed fingerprint (and re-plan to
-prove zero drift), apply a second reviewed change, refuse one changed behind the
-reviewers' back, roll back to the previous deployment. Serve the trained model locally and
-get a prediction on the SageMaker and the OIP v2 routes (`mlops serve`), check every
+prove zero drift), refuse a change made behind the reviewers' back, roll back to the
+previous deployment, and detect a change made with boto3 behind Terraform's back (`mlops
+drift`). Then release models through Git (issue 9, commands/demo_release.py): train v1,
+v2 and a faulty v3 and push them, release v1, canary v2 to 100 % under traffic, canary v3
+rolled back by its 5xx alarm, endpoint rollback by config swap; the cost reaper deletes
+the dev endpoint (`mlops reap`, its age limit shortened to stand for a night). Serve the
+trained model locally on the SageMaker and OIP v2 routes (`mlops serve`), check every
 Kubernetes overlay (`mlops k8s check`), destroy dev the guarded way and bootstrap/, and
 stop the cloud. Whatever fails, the cloud is stopped, so nothing is left behind: the
 embedded AWS keeps its state in memory only.
 
-To add a step (later issues: canary, ...): a function of the Demo returning its excerpt,
-and a Step in `Demo.steps`.
+To add a step: a function returning its excerpt, and a Step in `Demo.steps`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops import context
+from mlops.adapters import aws
 from mlops.commands.bootstrap import apply_bootstrap
 from mlops.commands.comment import build_body
 from mlops.commands.demo_apply import ApplyStory
+from mlops.commands.demo_release import ReleaseStory
 from mlops.commands.k8s import demo_check
 from mlops.commands.plan import PlanOutput, default_out, plan_env
 from mlops.commands.serve import demo_serve
@@ -51,8 +57,8 @@ DEMO_ENV = "dev"
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "demo", help="bootstrap, plan, guarded apply, refused change, rollback, serving and "
-                     "guarded destroy on the embedded AWS and GitHub")
+        "demo", help="plan, guarded apply, rollback, drift, model release with canaries, "
+                     "reaping, serving and guarded destroy on the embedded AWS and GitHub")
     parser.add_argument("--keep", action="store_true",
                         help="leave the env applied and the cloud running at the end")
     parser.add_argument("--verbose", action="store_true",
@@ -86,6 +92,7 @@ class Demo:
     plan: PlanOutput | None = None
     bootstrap_outputs: dict[str, Any] = field(default_factory=dict)
     _story: ApplyStory | None = None
+    _release: ReleaseStory | None = None
     _opened: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
@@ -115,10 +122,12 @@ class Demo:
             Step("policy gate", self.policy),
             Step("PR comment", self.comment),
             Step(f"OIDC: {DEMO_ENV}'s apply role, push to main", lambda: self.story.oidc()),
-            Step("apply on merge, guarded", lambda: self.story.guarded_apply()),
-            Step("a second reviewed change, applied", lambda: self.story.second_deploy()),
+            Step("apply on merge, guarded: PRs #1 and #2", self.apply_on_merge),
             Step("an unreviewed change is refused", lambda: self.story.refused_apply()),
             Step("rollback to the previous deployment", lambda: self.story.rollback()),
+            Step("drift: a change behind Terraform's back", self.drift),
+            *(Step(title, self._release_step(name)) for title, name in ReleaseStory.STEPS),
+            Step("the reaper: a dev endpoint past its age", self.reap),
             Step("serve the model locally", self.serve),
             Step("k8s check: every overlay", self.k8s_check),
         ]
@@ -134,7 +143,7 @@ class Demo:
         info = control.start(self.cloud, control.free_port(), self.env, notify=print)
         self.info = info
         self.ctx = context.load({**self.env, **control.client_env(info)})
-        return f"{info.endpoint} (state in memory: gone when it stops)"
+        return f"{info.endpoint} (in memory)"
 
     def bootstrap(self) -> Excerpt:
         self.bootstrap_outputs = apply_bootstrap(self.context)
@@ -145,7 +154,7 @@ class Demo:
         self.plan = plan_env(self.context, DEMO_ENV, out)
         print((out / "plan.txt").read_text())
         summary = _summary(out)
-        return [comment.counts_text(summary), f"plan directory: {shown(out)}"]
+        return comment.counts_text(summary)
 
     def policy(self) -> Excerpt:
         from mlops.cli import main  # the real command, in-process: its output is logged
@@ -168,13 +177,72 @@ class Demo:
         print(body)
         head = [line for line in body.splitlines()
                 if line.strip() and not line.startswith("<!--")][:2]
-        return [*head, f"(the whole comment: {shown(path)})"]
+        return head
 
     def serve(self) -> Excerpt:
         return demo_serve(self.settings, self.env)
 
     def k8s_check(self) -> Excerpt:
         return demo_check(self.settings, self.env)
+
+    def apply_on_merge(self) -> Excerpt:
+        """PR #1 brings dev up, PR #2 raises its budget: each applied on merge because its
+        plan's fingerprint is the one reviewed (zero drift after the first)."""
+        first = self.story.guarded_apply().splitlines()
+        return [*first, self.story.second_deploy()]
+
+    def drift(self) -> Excerpt:
+        """A tag put on dev's artifact bucket with boto3: `mlops drift` sees it."""
+        from mlops.commands.drift import demo_excerpt
+
+        env = self.story.env
+        bucket = aws.client(self.context.env, "s3").list_buckets()["Buckets"]
+        [name] = [b["Name"] for b in bucket if b["Name"].endswith(f"-{DEMO_ENV}-artifacts")]
+        aws.client(self.context.env, "s3").put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+            {"Key": "owner", "Value": "someone-in-the-console"}]})
+        report = demo_excerpt(env, DEMO_ENV)
+        print(report)
+        changes = re.search(r"(\d+) change\(s\) a re-apply of main would make", report)
+        if changes is None or "module.artifacts.aws_s3_bucket.this`" not in report:
+            raise MlopsError("mlops drift did not see a tag added behind Terraform's back",
+                             report[-2000:], "see the drift plan in this step's log")
+        return (f"{name} tagged with boto3: mlops drift exits 2 ({changes.group(1)} changes a "
+                "re-apply of main would make)")
+
+    def reap(self) -> Excerpt:
+        """`mlops reap` with a one-second age limit, standing for a night: the dev endpoint
+        the releases made is deleted; its models and configs stay (redeploy: one apply)."""
+        from mlops.cli import main
+
+        ran = main(["reap", "--envs", DEMO_ENV, "--max-age", "1s", "--grace", "0"],
+                   self.release_story.env)
+        sagemaker = aws.client(self.context.env, "sagemaker")
+        endpoints = sagemaker.list_endpoints()["Endpoints"]
+        if ran != 0 or endpoints:
+            raise MlopsError("the reaper left dev's endpoint up",
+                             f"exit {ran}; endpoints: {[e['EndpointName'] for e in endpoints]}",
+                             "see this step's log")
+        configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
+        return (f"dev's endpoint deleted (--max-age 1s stands for a night); its "
+                f"{len(configs)} endpoint configs kept: redeploying is one apply")
+
+    def _release_step(self, name: str) -> Callable[[], Excerpt]:
+        """A step of the release story (commands/demo_release.py)."""
+        def step() -> Excerpt:
+            result: Excerpt = getattr(self.release_story, name)()
+            return result
+        return step
+
+    @property
+    def release_story(self) -> ReleaseStory:
+        """The model-release story, opened on first use (it needs the running cloud)."""
+        if self._release is None:
+            story = self.story
+            release = ReleaseStory(self.context.env, self.settings).open_on(
+                story.root, story.hub, story.env)
+            self._opened.callback(release.close)
+            self._release = release
+        return self._release
 
     def destroy_bootstrap(self) -> Excerpt:
         apply_bootstrap(self.context, destroy=True)
@@ -199,9 +267,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     demo = Demo(env, settings, keep=args.keep)
     log_dir = settings.state_dir / "demo"
     runner = StepRunner(log_dir, verbose=args.verbose, shown_dir=shown(log_dir))
-    runner.console.write(f"mlops demo: plan, review, apply on merge, roll back and destroy "
-                         f"{DEMO_ENV} on a private embedded AWS (full logs: "
-                         f"{shown(log_dir)}/)\n")
+    runner.console.write(f"mlops demo: {DEMO_ENV} from a reviewed plan to model canaries and "
+                         f"back, on an embedded AWS and GitHub (logs: {shown(log_dir)}/)\n")
     results = runner.run(demo.steps())
     runner.summary(results)
     if args.keep and demo.info is not None:

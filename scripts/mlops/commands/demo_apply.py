@@ -177,10 +177,9 @@ class ApplyStory:
         exported = [line.split("=", 1)[0] for line in github_env.read_text().splitlines()]
         assumed = self._lines(ok, r"^assumed ", limit=1).split("assumed-role/")[-1]
         refused = "AccessDenied" in denied.stderr and "sub: " in denied.stderr
-        return "\n".join([
-            f"assumed {assumed}: {masks} masks first, {len(exported)} variables to $GITHUB_ENV",
-            "from a pull request: " + ("AccessDenied, with the token's claims (never the "
-                                       "token)" if refused else "not refused?")])
+        return (f"assumed {assumed}: {masks} masks, {len(exported)} variables exported; "
+                f"from a pull request: "
+                + ("AccessDenied" if refused else "not refused?"))
 
     def guarded_apply(self) -> str:
         """PR #1 brings dev up; applied on merge because its fingerprint matches."""
@@ -193,9 +192,11 @@ class ApplyStory:
             raise MlopsError(f"{ENV} drifted right after apply",
                              "a second plan should show no changes (zero drift)",
                              replan.stdout[-3000:])
-        return "\n".join([self._lines(ran, r"is the plan reviewed on PR", limit=1),
-                          self._lines(ran, r"Apply complete! Resources:", limit=1),
-                          "re-plan: no changes: the applied infrastructure matches the code"])
+        verdict = self._lines(ran, r"is the plan reviewed on PR", limit=1)
+        applied = re.search(r"Apply complete! Resources: [^.]*", ran.stdout + ran.stderr)
+        return "\n".join([verdict.removeprefix("==> "),
+                          f"{applied.group(0) if applied else 'applied'}; re-plan: no changes "
+                          "(zero drift)"])
 
     def second_deploy(self) -> str:
         """PR #2 raises dev's budget: reviewed, merged, applied."""
@@ -213,15 +214,23 @@ class ApplyStory:
         noted = "Not applied at merge" in body
         # main goes back to the applied budget, so later steps start from what was applied
         self.hub.set_branch(self.repo, "main", self._commit("Revert the unreviewed budget", 250))
-        return "\n".join([f"exit {ran.code}: " + self._lines(ran, r"^error:", limit=1),
-                          f"PR #{number}'s comment {'now carries' if noted else 'lacks'} the "
-                          "'Not applied at merge' notice (its reviewed header untouched)"])
+        if not noted:
+            raise MlopsError(f"PR #{number}'s comment lacks the 'Not applied at merge' notice",
+                             body[-2000:], "see this step's log")
+        return (f"exit {ran.code}: the plan changed since its review on PR #{number}; "
+                "a 'Not applied at merge' notice on its comment")
 
     def rollback(self) -> str:
         """Back to the deployment before the latest (PR #1's), and a revert PR."""
         ran = self.mlops("rollback", "--env", ENV)
         self._check(ran, 0, "mlops rollback")
-        return self._lines(ran, r"rolling back to", r"revert pull request", limit=2)
+        back = re.search(r"rolling back to (\S+) \(deployed now: (\S+)\)", ran.stdout + ran.stderr)
+        revert = re.search(r"revert pull request: \S+/pull/(\d+)", ran.stdout + ran.stderr)
+        if back is None or revert is None:
+            raise MlopsError("mlops rollback did not say what it rolled back to",
+                             (ran.stdout + ran.stderr)[-2000:], "see this step's log")
+        return (f"rolling back to {back.group(1)} (deployed now: {back.group(2)}); "
+                f"revert pull request: #{revert.group(1)}")
 
     def destroy(self) -> str:
         """Refused without --confirm and for prod; then dev destroyed, with a record."""
@@ -237,6 +246,5 @@ class ApplyStory:
         ran = self.mlops("destroy", "--env", ENV, "--confirm", ENV)
         self._check(ran, 0, "mlops destroy")
         destroyed = [line for line in ran.stdout.splitlines() if line.startswith("destroyed ")]
-        return "\n".join(["refused without --confirm ENV, and for prod (a protected env)",
-                          f"destroyed {len(destroyed)} resources; bootstrap/ untouched; "
-                          "a deployment record of kind destroy"])
+        return (f"refused without --confirm ENV, and for prod (protected); destroyed "
+                f"{len(destroyed)} resources, recorded as a deployment")

@@ -4,7 +4,8 @@ Real InvokeEndpoint load on an endpoint: an open-loop schedule of R requests per
 for S seconds, each one held-out row of the training data set (the rows every model of
 that data set was scored on; `--data`, default breast_cancer). A progress line while it
 runs; per variant, at the end: requests, success rate, latency p50/p90/p99 (client side,
-milliseconds) and error codes. `--json` prints the same as JSON on stdout.
+milliseconds) and error codes. `--json` prints the same as JSON on stdout. Interrupted
+(Ctrl-C, SIGINT, or SIGTERM), it stops sending and still reports what was sent (exit 130).
 
 The endpoint defaults to the env root's `endpoint` output (what Terraform created).
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from mlops import argtypes, context, ui
@@ -75,6 +78,26 @@ def endpoint_of(env: Mapping[str, str], env_name: str) -> str:
     return str(endpoint["name"])
 
 
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops the load like Ctrl-C (a KeyboardInterrupt), so a caller that started
+    it as a process can end it early and still get the report. SIGINT alone is not enough:
+    a process started in the background by a shell ignores it. Only the main thread can
+    set handlers; in-process callers on other threads simply run to the end."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def payload(row: list[float], kind: str) -> tuple[bytes, str]:
     if kind == "csv":
         return (",".join(repr(v) for v in row) + "\n").encode(), "text/csv"
@@ -108,24 +131,32 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     tty = sys.stderr.isatty()
     started = time.monotonic()
     last_progress = started
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="traffic") as pool:
-        for index, offset in enumerate(offsets):
-            delay = started + offset - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(send, index)
-            now = time.monotonic()
-            if now - last_progress >= (1.0 if tty else PROGRESS_EVERY):
-                last_progress = now
-                with lock:
-                    line = traffic.progress(index + 1, len(offsets), now - started,
-                                            traffic.summarize(list(outcomes)))
-                print(("\r" if tty else "    ") + line, end="" if tty else "\n",
-                      file=sys.stderr, flush=True)
+    interrupted = False
+    with stop_on_sigterm(), ThreadPoolExecutor(max_workers=workers,
+                                               thread_name_prefix="traffic") as pool:
+        try:
+            for index, offset in enumerate(offsets):
+                delay = started + offset - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(send, index)
+                now = time.monotonic()
+                if now - last_progress >= (1.0 if tty else PROGRESS_EVERY):
+                    last_progress = now
+                    with lock:
+                        line = traffic.progress(index + 1, len(offsets), now - started,
+                                                traffic.summarize(list(outcomes)))
+                    print(("\r" if tty else "    ") + line, end="" if tty else "\n",
+                          file=sys.stderr, flush=True)
+        except KeyboardInterrupt:  # Ctrl-C, SIGINT, SIGTERM: stop sending, report the sent
+            interrupted = True
     elapsed = time.monotonic() - started
     if tty:
         print(file=sys.stderr)
+    if interrupted:
+        ui.info(f"interrupted after {elapsed:.1f}s: the report covers the "
+                f"{len(outcomes)} requests sent")
     doc = traffic.report(traffic.summarize(outcomes), endpoint=endpoint, sent=len(outcomes),
                          elapsed=elapsed, rps=args.rps)
     print(json.dumps(doc, indent=2) if args.json else traffic.render(doc))
-    return 0
+    return 130 if interrupted else 0

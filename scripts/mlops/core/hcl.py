@@ -1,8 +1,9 @@
 """A small lexer for HCL (Terraform's language) and what mlops reads with it. Pure.
 
-Enough of HCL for two jobs, never a full parser: finding `module` sources
-(core/changes.py) and reading or setting the top-level string attributes of a tfvars file
-(`env = "dev"`), keeping every other byte, comment and layout as it was.
+Enough of HCL for a few jobs, never a full parser: finding `module` sources
+(core/changes.py), reading or setting the top-level string attributes of a tfvars file
+(`env = "dev"`), keeping every other byte, comment and layout as it was, and the tokens
+core/tfvars.py reads literal values from (the `serving` block `mlops release` edits).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # "ident", "string", "punct"
+    kind: str  # "ident", "string", "number", "punct"
     value: str
     interpolated: bool = False
     # Where the token is in the text: text[start:end] (for a string, quotes included).
@@ -70,7 +71,8 @@ def _read_string(text: str, i: int) -> tuple[str, int, bool]:
 
 
 def tokens(text: str) -> Iterator[Token]:
-    """The identifiers, strings and punctuation of HCL text; comments and heredocs skipped."""
+    """The identifiers, strings, numbers and punctuation of HCL text; comments and heredocs
+    skipped."""
     i = 0
     n = len(text)
     while i < n:
@@ -111,6 +113,10 @@ def tokens(text: str) -> Iterator[Token]:
             start = i
             value, i, interpolated = _read_string(text, i)
             yield Token("string", value, interpolated, start, i)
+        elif c.isdigit():
+            j = _number_end(text, i)
+            yield Token("number", text[i:j], False, i, j)
+            i = j
         elif c.isalpha() or c == "_":
             j = i + 1
             while j < n and (text[j].isalnum() or text[j] in "_-"):
@@ -120,6 +126,27 @@ def tokens(text: str) -> Iterator[Token]:
         else:
             yield Token("punct", c, False, i, i + 1)
             i += 1
+
+
+def _number_end(text: str, i: int) -> int:
+    """`text[i]` is a digit: the index just after the number (`10`, `0.5`, `1e-3`)."""
+    n = len(text)
+    j = i
+    while j < n and text[j].isdigit():
+        j += 1
+    if j + 1 < n and text[j] == "." and text[j + 1].isdigit():
+        j += 1
+        while j < n and text[j].isdigit():
+            j += 1
+    if j < n and text[j] in "eE":
+        k = j + 1
+        if k < n and text[k] in "+-":
+            k += 1
+        if k < n and text[k].isdigit():
+            j = k
+            while j < n and text[j].isdigit():
+                j += 1
+    return j
 
 
 def string_attributes(text: str) -> dict[str, Token]:

@@ -12,9 +12,12 @@ from typing import Literal
 
 Outcome = Literal["ok", "failed", "skipped"]
 MAX_EXCERPT_LINES = 4
-MAX_WIDTH = 100
+LINE_WIDTH = 120  # what a terminal shows: no line is longer
+INDENT = "      "
+MAX_WIDTH = LINE_WIDTH - len(INDENT)  # an excerpt line, indented under its step
 TAIL_LINES = 15
 TITLE_WIDTH = 44
+MAX_SLUG = 34  # two columns of log names fit in LINE_WIDTH
 _MARK = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}
 
 
@@ -32,7 +35,7 @@ def slug(title: str) -> str:
     """A file-name-safe short form of a step title: "plan dev (the PR)" -> "plan-dev-the-pr"."""
     kept: list[str] = []
     for word in re.findall(r"[a-z0-9]+", title.lower()):
-        if len("-".join([*kept, word])) > 40:
+        if len("-".join([*kept, word])) > MAX_SLUG:
             break
         kept.append(word)
     return "-".join(kept) or "step"
@@ -78,32 +81,59 @@ def step_tail(result: StepResult) -> str:
     return f"{_MARK[result.outcome]:<7} {duration(result.seconds):>7}"
 
 
+def after_head(result: StepResult) -> list[str]:
+    """What follows a step's head once it ran: its tail, then its excerpt. A one-line
+    excerpt that fits goes on the step's own line; longer ones are indented under it."""
+    tail = step_tail(result)
+    room = LINE_WIDTH - len(step_head(result.number, result.title)) - len(tail) - 2
+    if len(result.excerpt) == 1 and len(result.excerpt[0]) <= room:
+        return [f"{tail}  {result.excerpt[0]}"]
+    return [tail, *(f"{INDENT}{line}" for line in result.excerpt)]
+
+
 def step_lines(result: StepResult) -> list[str]:
-    """The step's line and its excerpt, indented under it."""
-    return [step_head(result.number, result.title) + step_tail(result),
-            *(f"      {line}" for line in result.excerpt)]
+    """The step's line and its excerpt (on the line when it fits, else indented under it)."""
+    first, *rest = after_head(result)
+    return [step_head(result.number, result.title) + first, *rest]
 
 
 def failure_lines(result: StepResult, log_text: str, tail: int = TAIL_LINES) -> list[str]:
     """What a failed step shows: the last lines of its log, and where the whole log is."""
     lines = [line for line in log_text.splitlines() if line.strip()]
-    shown = [clip(line, MAX_WIDTH + 20) for line in lines[-tail:]]
+    shown = [clip(line, LINE_WIDTH - len(INDENT) - 2) for line in lines[-tail:]]
     cut = len(lines) - len(shown)
     head = (f"      last {len(shown)} of {len(lines)} log lines:" if cut
             else "      its log:")
     return [head, *(f"      | {line}" for line in shown), f"      full log: {result.log}"]
 
 
-def summary_table(results: Sequence[StepResult]) -> list[str]:
-    """The steps, their outcome, duration and log, and the total."""
-    width = max([len(r.title) for r in results] + [4]) + 4
-    rows = [f"  {'step':<{width}}{'outcome':<9}{'time':>8}  log"]
-    for r in results:
-        name = f"{r.number:02d} {r.title}"
-        rows.append(f"  {name:<{width}}{_MARK[r.outcome]:<9}{duration(r.seconds):>8}  "
-                    f"{r.log if r.outcome != 'skipped' else ''}".rstrip())
+def summary_table(results: Sequence[StepResult], columns: int = 2) -> list[str]:
+    """The steps as their logs (whose names carry the step's number and title), each with
+    its outcome and duration, in `columns` columns read down then across, and the total:
+    a table that stays short when the story is long."""
+    cells = [(f"{r.log.rsplit('/', 1)[-1]}" if r.outcome != "skipped" else
+              f"{r.number:02d}-{slug(r.title)}", _MARK[r.outcome], duration(r.seconds))
+             for r in results]
+    name_width = max([len(c[0]) for c in cells] + [4])
+    cell_width = name_width + 16
+    if 2 + columns * (cell_width + 2) - 2 > LINE_WIDTH:
+        columns = 1
+    rows_count = -(-len(cells) // columns) if cells else 0
+    header = f"{'step (its log)':<{name_width}}  {'outcome':<8}{'time':>6}"
+    rows = ["  " + "  ".join(header.ljust(cell_width)
+                            for _ in range(min(columns, len(cells)) or 1)).rstrip()]
+    for row in range(rows_count):
+        parts = []
+        for column in range(columns):
+            index = column * rows_count + row
+            if index < len(cells):
+                name, mark, took = cells[index]
+                parts.append(f"{name:<{name_width}}  {mark:<8}{took:>6}")
+        rows.append(("  " + "  ".join(parts)).rstrip())
     total = sum(r.seconds for r in results)
     failed = [r for r in results if r.outcome == "failed"]
     verdict = "all ok" if not failed else f"FAILED at step {failed[0].number}"
-    rows.append(f"  {'total: ' + verdict:<{width + 9}}{duration(total):>8}")
+    logs = {r.log.rsplit("/", 1)[0] + "/" for r in results if "/" in r.log}
+    where = f" (full logs: {logs.pop()})" if len(logs) == 1 else ""
+    rows.append(f"  total: {verdict}, {duration(total)}{where}")
     return rows

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mlops
 from mlops.errors import MlopsError
-from mlops.localcloud.wsgi import HEALTH_PATH
+from mlops.localcloud.wsgi import HEALTH_PATH, HOLD_PATH
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -290,3 +290,14 @@ def status(paths: CloudPaths) -> CloudInfo:
             f"it may be hung or still starting; log: {paths.log}",
             "restart it: `mlops cloud down && mlops cloud up`")
     return info
+
+
+def hold_endpoint(endpoint_url: str, endpoint_name: str, seconds: float) -> None:
+    """Test knob: keep the endpoint's transitions from finishing for `seconds` (0 lifts
+    the hold). Not AWS behaviour: tests use it to see an update stay `Updating`."""
+    body = json.dumps({"endpoint": endpoint_name, "seconds": seconds}).encode()
+    request = urllib.request.Request(endpoint_url.rstrip("/") + HOLD_PATH, data=body,
+                                     method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()

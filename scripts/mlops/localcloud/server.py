@@ -15,8 +15,9 @@ from types import FrameType
 from typing import Any
 
 from mlops.localcloud import extensions
+from mlops.localcloud.extensions import sagemaker
 from mlops.localcloud.hosting import Hosting
-from mlops.localcloud.wsgi import HEALTH_PATH, FailFast, Health
+from mlops.localcloud.wsgi import HEALTH_PATH, FailFast, Health, Knobs
 
 DELAY_ENV = "MLOPS_CLOUD_SAGEMAKER_DELAY_SECONDS"
 DEFAULT_DELAY = 1.0
@@ -28,7 +29,14 @@ def build_app(env: Mapping[str, str], hosting: Hosting | None = None) -> Any:
 
     extensions.install(sagemaker_delay=sagemaker_delay(env), hosting=hosting)
     dispatcher = DomainDispatcherApplication(create_backend_app)
-    return Health(FailFast(dispatcher), pid=os.getpid())
+    return Health(Knobs(FailFast(dispatcher), hold=_hold), pid=os.getpid())
+
+
+def _hold(endpoint_name: str, seconds: float) -> None:
+    found = sagemaker.lifecycle()
+    if found is None:
+        raise ValueError("the SageMaker extension is not installed")
+    found.hold(endpoint_name, seconds)
 
 
 def sagemaker_delay(env: Mapping[str, str]) -> float:

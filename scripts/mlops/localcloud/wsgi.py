@@ -43,6 +43,7 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 HEALTH_PATH = "/_mlops/health"  # S3 bucket names cannot start with "_": no clash
+HOLD_PATH = "/_mlops/sagemaker/hold"
 NOT_IMPLEMENTED = "NotImplemented"
 INTERNAL = "MlopsLocalcloudError"  # ours, so no SDK has it in a retry list
 REST_XML_SERVICES = frozenset({"s3", "s3control", "route53", "cloudfront"})
@@ -73,6 +74,39 @@ class Health:
         start_response("200 OK", [("Content-Type", "application/json"),
                                   ("Content-Length", str(len(self.body)))])
         return [self.body]
+
+
+class Knobs:
+    """Test knobs of the embedded AWS, never AWS behaviour (docs/localcloud.md):
+
+    POST /_mlops/sagemaker/hold  {"endpoint": NAME, "seconds": S}
+        none of the endpoint's transitions (Creating, Updating) finishes for S seconds from
+        now; S = 0 lifts the hold. Lets a test see an update stay `Updating`.
+    """
+
+    def __init__(self, app: WSGIApp, hold: Callable[[str, float], None]) -> None:
+        self.app = app
+        self.hold = hold
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != HOLD_PATH:
+            return self.app(environ, start_response)
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise ValueError("use POST")
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            data = json.loads(environ["wsgi.input"].read(size) or b"{}")
+            name, seconds = str(data["endpoint"]), float(data["seconds"])
+            if not name or seconds < 0:
+                raise ValueError("endpoint must be a name and seconds >= 0")
+            self.hold(name, seconds)
+            status, body = "200 OK", {"endpoint": name, "seconds": seconds}
+        except (ValueError, KeyError, TypeError) as err:
+            status, body = "400 Bad Request", {"error": f"{HOLD_PATH}: {err}"}
+        payload = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(payload)))])
+        return [payload]
 
 
 class FailFast:

@@ -95,6 +95,17 @@ class Lifecycle:
     lock: threading.RLock = field(default_factory=threading.RLock)
     transitions: weakref.WeakKeyDictionary[Any, Transition] = field(
         default_factory=weakref.WeakKeyDictionary)
+    # Test knob (not AWS behaviour): endpoint name -> monotonic time before which none of
+    # its transitions may finish, so a test can see an update stay `Updating`. Set through
+    # POST /_mlops/sagemaker/hold (localcloud/wsgi.py Knobs); see docs/localcloud.md.
+    holds: dict[str, float] = field(default_factory=dict)
+
+    def hold(self, endpoint_name: str, seconds: float) -> None:
+        with self.lock:
+            if seconds > 0:
+                self.holds[endpoint_name] = time.monotonic() + seconds
+            else:
+                self.holds.pop(endpoint_name, None)
 
     def begin(self, endpoint: Any, status: str, apply: Apply,
               pending_config: str | None = None, fleet: Fleet | None = None,
@@ -113,7 +124,8 @@ class Lifecycle:
         from moto.core.utils import utcnow
 
         transition = self.transitions.get(endpoint)
-        if transition is None or time.monotonic() < transition.done_at:
+        held_until = self.holds.get(getattr(endpoint, "endpoint_name", ""), 0.0)
+        if transition is None or time.monotonic() < max(transition.done_at, held_until):
             return transition
         fleet, host = transition.fleet, hosting()
         if fleet is not None and host is not None and transition.key is not None:
