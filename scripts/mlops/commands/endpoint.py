@@ -240,7 +240,7 @@ def run_rollback(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              "a deployment is in progress: rolling back now would race it",
                              "wait for it to finish (InService), then re-run")
         serving = target.release_of(view.config)
-        to = pick_release(target, serving, args.to)
+        to = pick_release(target, serving, args.to or None)  # "": the default (a dispatch input)
         config = target.configs[to]
         variants = endpoints.config_variants(config)
         if variants is None:
