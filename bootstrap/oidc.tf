@@ -48,8 +48,10 @@ data "aws_iam_policy_document" "trust_plan" {
 # Apply roles: one per env, assumable by a job running in the matching GitHub environment
 # (where required reviewers and branch rules are enforced) or, for unprotected envs, by a
 # push to the default branch (apply on merge). A protected env's apply role (mlops.yaml
-# `protected`; by default every env of the prod tier) trusts only its environment.
-# StringEquals on aud and sub: never a wildcard.
+# `protected`; by default every env of the prod tier) trusts only its environments.
+# `<env>-approval` is the protected environment where reviewers approve an apply the
+# stale-plan guard held (main.yml; core/envs.py approval_environment): it re-plans and
+# applies with this role once approved. StringEquals on aud and sub: never a wildcard.
 data "aws_iam_policy_document" "trust_apply" {
   for_each = var.envs
 
@@ -71,7 +73,8 @@ data "aws_iam_policy_document" "trust_apply" {
       test     = "StringEquals"
       variable = "${local.oidc_host}:sub"
       values = concat(
-        ["repo:${var.github_repo}:environment:${each.key}"],
+        ["repo:${var.github_repo}:environment:${each.key}",
+        "repo:${var.github_repo}:environment:${each.key}-approval"],
         each.value.protected ? [] : ["repo:${var.github_repo}:ref:refs/heads/${var.default_branch}"],
       )
     }

@@ -57,3 +57,14 @@ def name_in_dir(value: str) -> str:
                          "modules are named by their directory under modules/",
                          "pass the directory's name only, e.g. ml_bucket")
     return value
+
+
+def reason(value: str) -> str:
+    """A deployment's reason (core.deployments.check_reason)."""
+    from mlops.core.deployments import check_reason
+
+    try:
+        return check_reason(value)
+    except ValueError as err:
+        raise MlopsError(f"--reason: {err}", "the reason is kept in the deployment record "
+                         "and shown in the job summary", "say why in one line") from err

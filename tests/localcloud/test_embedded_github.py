@@ -68,6 +68,24 @@ def test_subject_follows_githubs_formats(hub: FakeGitHub, settings: dict[str, st
         assert claims["environment"] == settings["environment"]
 
 
+def test_a_job_in_an_environment_gets_its_subject_from_its_own_request_token(
+        hub: FakeGitHub) -> None:
+    """GitHub gives each job its own ACTIONS_ID_TOKEN_REQUEST_TOKEN; a job that names an
+    `environment:` gets `repo:ORG/REPO:environment:NAME` and the `environment` claim,
+    while the other jobs of the same run keep the run's subject."""
+    hub.oidc.event_name = "push"
+    prod = _claims(_token(hub, "sts.amazonaws.com",
+                          bearer=hub.environment_request_token("prod-approval")).json()["value"])
+    plain = _claims(_token(hub, "sts.amazonaws.com").json()["value"])
+    assert (prod["sub"], prod["environment"]) == (
+        "repo:acme/ml-infra:environment:prod-approval", "prod-approval")
+    assert plain["sub"] == "repo:acme/ml-infra:ref:refs/heads/main"
+    assert "environment" not in plain and hub.oidc.environment is None
+    for bad in (hub.environment_request_token(""), hub.environment_request_token("a b"),
+                "x" + hub.environment_request_token("prod")):
+        assert _token(hub, "sts.amazonaws.com", bearer=bad).status_code == 401, bad
+
+
 def test_default_audience_is_the_repository_owner_url(hub: FakeGitHub) -> None:
     claims = _claims(_token(hub, None).json()["value"])
     assert claims["aud"] == "https://github.com/acme"

@@ -170,3 +170,31 @@ def test_s3_holds_web_identity_sessions_to_their_role_policy(
                  lambda: s3.list_objects_v2(Bucket=bucket, Prefix="closed/")):
         assert error(call)[:2] == ("AccessDenied", 403)
     root.put_object(Bucket=bucket, Key="closed/c", Body=b"c")  # root keys: not evaluated
+
+
+def test_head_bucket_is_checked_as_list_bucket(cloud: Any, hub: FakeGitHub, provider_arn: str,
+                                               unique_name: str) -> None:
+    """HeadBucket: "To use this operation, you must have permissions to perform the
+    s3:ListBucket action" (Amazon S3 API Reference). There is no s3:HeadBucket action: a
+    role allowed s3:ListBucket on the bucket may HEAD it (what the AWS provider does after
+    CreateBucket), one whose ListBucket is limited to a prefix may not."""
+    role = make_role(cloud, unique_name, provider_arn, "repo:acme/ml-infra:ref:refs/heads/main")
+    allowed, prefixed = f"{unique_name}-a", f"{unique_name}-b"
+    root = cloud.client("s3")
+    for name in (allowed, prefixed):
+        root.create_bucket(Bucket=name)
+    cloud.client("iam").put_role_policy(RoleName=unique_name, PolicyName="p",
+                                        PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{allowed}"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{prefixed}",
+             "Condition": {"StringLike": {"s3:prefix": "envs/dev/*"}}}]}))
+    creds = assume(cloud, role, token(hub))["Credentials"]
+    s3 = boto3.client("s3", endpoint_url=cloud.endpoint, region_name="us-east-1",
+                      aws_access_key_id=creds["AccessKeyId"],
+                      aws_secret_access_key=creds["SecretAccessKey"],
+                      aws_session_token=creds["SessionToken"],
+                      config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    assert s3.head_bucket(Bucket=allowed)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    status = error(lambda: s3.head_bucket(Bucket=prefixed))[1]
+    assert status == 403

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from mlops import context
 from mlops.core.config import load_yaml, parse_config
+from mlops.core.envs import approval_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 OIDC = "token.actions.githubusercontent.com"
@@ -104,7 +105,9 @@ def test_bootstrap_creates_the_state_bucket_and_oidc_roles(bootstrapped: Any,
         # Apply roles trust the env's GitHub environment and, unless the env is protected
         # (mlops.yaml; prod by its tier), a push to main (apply on merge); plan roles only
         # pull requests.
-        apply_subs = [f"repo:{repo}:environment:{env_name}"]
+        # `<env>-approval` too: where a held apply is approved (main.yml).
+        apply_subs = [f"repo:{repo}:environment:{env_name}",
+                      f"repo:{repo}:environment:{approval_environment(env_name)}"]
         if not SPECS.env(env_name).protected:
             apply_subs.append(f"repo:{repo}:ref:refs/heads/main")
         for kind, subs in (("apply", apply_subs), ("plan", [f"repo:{repo}:pull_request"])):

@@ -289,7 +289,8 @@ def test_prod_in_a_second_account_bootstraps_and_plans_there(
     assert statement["Principal"]["Federated"] == (
         f"arn:aws:iam::{OTHER_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")
     subject = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
-    assert subject == "repo:example-org/mlops-gitops:environment:prod", subject
+    assert sorted(subject) == ["repo:example-org/mlops-gitops:environment:prod",
+                               "repo:example-org/mlops-gitops:environment:prod-approval"], subject
     # prod's roles may not touch prod-eu's resources, which its name prefix would cover;
     # prod-eu's apply role works in eu-west-1.
     policy = iam.get_role_policy(RoleName=f"{project}-prod-apply", PolicyName="apply")

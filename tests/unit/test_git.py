@@ -104,7 +104,8 @@ def test_env_change_and_why(repo: Path, capsys: pytest.CaptureFixture[str]) -> N
     rc = run_changed(repo, "--base", "main", "--head", "change", "--why")
     captured = capsys.readouterr()
     assert rc == 0
-    assert json.loads(captured.out) == {"envs": ["staging"], "k8s": []}
+    assert json.loads(captured.out) == {"envs": ["staging"], "k8s": [], "modules": [],
+                                        "waves": [["staging"]], "releases": []}
     assert "envs/staging/main.tf: staging (inside the staging env root)" in captured.err
     assert "modules/bucket/README.md: no env (documentation only)" in captured.err
 

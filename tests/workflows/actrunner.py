@@ -49,7 +49,6 @@ STANDIN_FOR: Mapping[str, str] = {
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
     "actions/cache": "cache",
-    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
 }
 USES_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*['\"]?([\w.-]+/[\w.-]+)@([0-9a-f]{40})", re.M)
 # What a job may see of this process's environment (locale, TLS trust, pip's settings).
@@ -157,8 +156,17 @@ def _interpreter(version: str) -> Path | None:
     return None
 
 
+# The extras the workflows install (`pip install -e '.[X]'`): warm in the tool cache too.
+WORKFLOW_EXTRAS = ("moduletests", "k8s")
+
+
 def runtime_requirements() -> list[str]:
-    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    pins = list(project["dependencies"])
+    for extra in WORKFLOW_EXTRAS:
+        pins += [pin for pin in extras.get(extra, []) if pin not in pins]
+    return pins
 
 
 @dataclass
@@ -166,9 +174,10 @@ class ToolCache:
     """What a hosted runner image has in RUNNER_TOOL_CACHE, built from this machine.
 
     Python X.Y is a virtualenv of the machine's interpreter with pip and the project's
-    pinned runtime dependencies installed once (kept in .mlops/act/, keyed by the
-    interpreter and the pins), so a job's `pip install -e .` finds them, as a warm pip
-    cache would. Terraform is the machine's binary under its own version."""
+    pinned runtime dependencies (and the extras the workflows install) installed once
+    (kept in .mlops/act/, keyed by the interpreter and the pins), so a job's
+    `pip install -e .` finds them, as a warm pip cache would. Terraform is the machine's
+    binary under its own version."""
 
     store: Path = ROOT / ".mlops" / "act" / "toolcache"
 
@@ -221,6 +230,23 @@ class ToolCache:
                     link.symlink_to(terraform)
 
 
+CALLED_RE = re.compile(r"^\s*uses:\s*['\"]?\./\.github/workflows/([\w.-]+\.ya?ml)", re.M)
+
+
+def with_called_workflows(path: Path) -> str:
+    """The workflow's text and that of every local reusable workflow it calls (their
+    actions need stand-ins and their Python versions a tool cache too)."""
+    texts: dict[Path, str] = {}
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if current in texts:
+            continue
+        texts[current] = current.read_text()
+        todo += [path.parent / name for name in CALLED_RE.findall(texts[current])]
+    return "\n".join(texts.values())
+
+
 def python_versions(workflow_text: str) -> list[str]:
     return sorted(set(re.findall(r"python-version:\s*['\"]?(\d+\.\d+)", workflow_text)))
 
@@ -263,7 +289,15 @@ class ActRun:
         return found[0]
 
     def results(self) -> dict[str, str]:
-        return {(j.id + (f" {j.matrix}" if j.matrix else "")): j.result for j in self.jobs}
+        return {(j.name + (f" {j.matrix}" if j.matrix else "")): j.result for j in self.jobs}
+
+    def called(self, caller: str, job_id: str) -> list[Job]:
+        """The runs of job `job_id` of the reusable workflow that the job named `caller`
+        calls (act names them `<caller>[-<matrix index>]/<workflow name>/<job name>`), in
+        name order."""
+        pattern = re.compile(rf"^{re.escape(caller)}(-\d+)?/[^/]+/")
+        return sorted((j for j in self.jobs if j.id == job_id and pattern.search(j.name.strip())),
+                      key=lambda j: j.name)
 
     def tail(self, chars: int = 8000) -> str:
         return f"--- act log (tail) ---\n{self.text[-chars:]}"
@@ -285,7 +319,9 @@ def parse_log(lines: Sequence[str]) -> tuple[list[Job], str]:
         if not job_id:
             continue
         matrix = entry.get("matrix") or {}
-        key = (str(job_id), json.dumps(matrix, sort_keys=True))
+        # The name too: the jobs of a reusable workflow called twice (wave-1/apply/apply,
+        # wave-2/apply/apply) share their job id and report no matrix.
+        key = (str(job_id), str(entry.get("job", "")), json.dumps(matrix, sort_keys=True))
         job = jobs.setdefault(key, Job(str(job_id), str(entry.get("job", "")), dict(matrix)))
         if entry.get("raw_output"):
             job.lines.append(message)
@@ -327,6 +363,61 @@ class WorkflowCloud:
         return {f"{kind.upper()}_ROLE_ARN_{env.upper()}": str(arn) for env, arn in arns.items()}
 
 
+# ---------------------------------------------------------------- per-job OIDC request tokens
+
+TOKEN_VAR = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+_JOB_HEADER = re.compile(r"^  ([A-Za-z_][\w-]*):\s*(#.*)?$")
+
+
+def with_job_tokens(text: str, github: FakeGitHub) -> str:
+    """The workflow with each job's own ACTIONS_ID_TOKEN_REQUEST_TOKEN in its `env:`.
+
+    GitHub gives every job its own request token, and a job that names an `environment:`
+    gets ID tokens whose subject is `repo:ORG/REPO:environment:NAME`. act ignores
+    `environment:` and has one `--env` set for all jobs (which would override a job's own
+    env), so the harness writes each job's token into the job: the embedded GitHub's
+    `environment_request_token(<the job's environment expression>)` for a job in an
+    environment (act evaluates `${{ inputs.env }}`-style expressions in job env), the plain
+    request token otherwise. Only this line per job is added; the workflow is otherwise
+    the file under test. Expects the 2-space indentation the project's workflows use."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    jobs = data.get("jobs") or {}
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    in_jobs = False
+    current: str | None = None
+    for line in lines:
+        if re.match(r"^jobs:\s*(#.*)?$", line):
+            in_jobs = True
+        elif re.match(r"^\S", line):
+            in_jobs = False
+        header = _JOB_HEADER.match(line) if in_jobs else None
+        if header:
+            current = header.group(1)
+        out.append(line)
+        if current is None or current not in jobs or "uses" in jobs[current]:
+            continue
+        job = jobs[current]
+        environment = job.get("environment")
+        if isinstance(environment, dict):
+            environment = environment.get("name")
+        token = (github.environment_request_token(str(environment)) if environment
+                 else github.oidc_request_token)
+        entry = f"      {TOKEN_VAR}: {json.dumps(token)}\n"
+        if header and "env" not in job:
+            out += ["    env:\n", entry]
+        elif not header and "env" in job and re.match(r"^    env:\s*(#.*)?$", line):
+            out.append(entry)
+    result = "".join(out)
+    for job_id, job in (yaml.safe_load(result).get("jobs") or {}).items():
+        if "uses" not in job:
+            assert TOKEN_VAR in (job.get("env") or {}), (
+                f"could not give job {job_id!r} its request token (indentation?)")
+    return result
+
+
 # ---------------------------------------------------------------- running act
 
 
@@ -356,7 +447,7 @@ class Act:
         whose tokens then carry this run's claims (run id, event, ref, sha, workflow), so
         their subject is the one GitHub would give (repo:...:pull_request, ...:ref:...)."""
         path = self.repo.path / ".github" / "workflows" / workflow
-        text = path.read_text()
+        text = with_called_workflows(path)
         self.runs += 1
         run_id = str(9000 + self.runs)
         github_env: dict[str, str] = {}
@@ -365,9 +456,9 @@ class Act:
                 github.oidc, repository=self.repo.repository, run_id=run_id,
                 event_name=event, sha=self.repo.head(), workflow=Path(workflow).stem,
                 ref=_event_ref(event, payload))
+            # The request token is per job: with_job_tokens writes it into each job.
             github_env = {"GITHUB_API_URL": github.url,
-                          "ACTIONS_ID_TOKEN_REQUEST_URL": github.token_url,
-                          "ACTIONS_ID_TOKEN_REQUEST_TOKEN": github.oidc_request_token}
+                          "ACTIONS_ID_TOKEN_REQUEST_URL": github.token_url}
             secrets = {"GITHUB_TOKEN": github.token, **(secrets or {})}
         run_dir = self.home / "runs" / run_id
         run_dir.mkdir(parents=True)
@@ -402,9 +493,21 @@ class Act:
             args += ["-j", job]
         process_env = {k: v for k, v in os.environ.items() if PASS_ENV.match(k)}
         process_env["HOME"] = str(self.home / "home")
+        # act reads the workflow (-W) and the reusable workflows it calls from the working
+        # tree; the jobs check out the committed files. Each job's request token is written
+        # into the working-tree copies for this run only.
+        originals: dict[Path, str] = {}
+        if github is not None:
+            for workflow_file in sorted(path.parent.glob("*.yml")):
+                originals[workflow_file] = workflow_file.read_text()
+                workflow_file.write_text(with_job_tokens(originals[workflow_file], github))
         started = time.monotonic()
-        proc = subprocess.run(args, cwd=self.repo.path, capture_output=True, text=True,
-                              env=process_env, timeout=timeout, check=False)
+        try:
+            proc = subprocess.run(args, cwd=self.repo.path, capture_output=True, text=True,
+                                  env=process_env, timeout=timeout, check=False)
+        finally:
+            for workflow_file, original in originals.items():
+                workflow_file.write_text(original)
         seconds = time.monotonic() - started
         self.timings.append((f"{workflow} ({event})", seconds))
         (run_dir / "act.log").write_text(proc.stdout + proc.stderr)

@@ -123,8 +123,10 @@ def test_drift_opens_the_issue_and_an_apply_closes_it(
     assert token.claims["sub"] == f"repo:{act_repository()}:ref:refs/heads/main", token.claims
     assert "Cache saved with key: terraform-providers-" in job.log, job.log
 
-    # what main.yml does on merge: apply dev from main; the tag change is undone
-    _mlops(act, workflow_cloud, small_dev, "apply", "--env", "dev")
+    # re-apply dev from main (the remediation the issue names: a dispatch, so the guard's
+    # unreviewed path; main.yml's reviewed path is test_act_apply.py's); the tag change
+    # is undone
+    _mlops(act, workflow_cloud, small_dev, "apply", "--env", "dev", "--allow-unreviewed")
     second = _run(act, workflow_cloud, github)
     job = second.job("drift", env="dev")
     assert "Drift in `dev`: none" in job.summary, job.log

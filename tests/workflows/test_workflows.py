@@ -102,7 +102,8 @@ def workflow_path(request: pytest.FixtureRequest) -> Path:
 
 def test_there_are_workflows() -> None:
     names = [p.name for p in WORKFLOWS]
-    for expected in ("pr.yml", "drift.yml", "reaper.yml"):
+    for expected in ("pr.yml", "main.yml", "_apply.yml", "rollback.yml", "destroy.yml",
+                     "retrain.yml", "drift.yml", "reaper.yml"):
         assert expected in names, f"expected .github/workflows/{expected}, found {names}"
 
 
@@ -144,6 +145,8 @@ def _assumes_a_role(job: dict[str, Any]) -> bool:
 
 def test_id_token_only_where_a_role_is_assumed(workflow_path: Path) -> None:
     for job_id, job in jobs(load(workflow_path)).items():
+        if "uses" in job:
+            continue  # a reusable workflow call: its permissions cap the called jobs'
         perms = job.get("permissions") or {}
         assumes = _assumes_a_role(job)
         has_id_token = perms.get("id-token") == "write"
@@ -163,9 +166,17 @@ def test_comment_permissions_only_where_a_comment_is_posted(workflow_path: Path)
     """pull-requests: write only where the plan comment is posted; issues: write only there
     (it creates the plan:* labels) or where the drift issue is kept."""
     for job_id, job in jobs(load(workflow_path)).items():
+        if "uses" in job:
+            continue  # a reusable workflow call: the called jobs are checked themselves
         perms = job.get("permissions") or {}
         calls = _calls(job)
-        posts = any(c[:2] == ["comment", "post"] for c in calls)
+        # `mlops apply` notes a held plan on the merged PR's comment; rollback, canary and
+        # endpoint rollback open their follow-up pull request.
+        posts = any(c[:2] == ["comment", "post"] or c[:1] == ["rollback"]
+                    or (c[:1] == ["apply"] and "--allow-unreviewed" not in c)
+                    or c[:2] in (["canary", "abort"], ["canary", "promote"],
+                                 ["endpoint", "rollback"], ["release", "--env"])
+                    for c in calls)
         keeps_issue = any(c[:1] == ["drift"] and "--issue" in c for c in calls)
         if perms.get("pull-requests") == "write":
             assert posts, (
@@ -205,7 +216,7 @@ def test_pull_request_plan_jobs_run_outside_environments(workflow_path: Path) ->
     if "pull_request" not in triggers(load(workflow_path)):
         return
     for job_id, job in jobs(load(workflow_path)).items():
-        if any(action(s) == CONFIGURE_AWS for s in steps(job)):
+        if _assumes_a_role(job):
             assert "environment" not in job, (
                 f"{workflow_path.name}: job {job_id!r} assumes a plan role from a "
                 f"`environment:`; its OIDC subject would not match the plan role's trust"
@@ -305,6 +316,15 @@ def test_scheduled_and_dispatched_runs_are_never_cancelled(workflow_path: Path) 
     workflow = load(workflow_path)
     if "pull_request" in triggers(workflow):
         return
+    if set(triggers(workflow)) == {"workflow_call"}:
+        # a reusable workflow: its callers' runs, and each job's own group (one per env)
+        for job_id, job in jobs(workflow).items():
+            concurrency = job.get("concurrency")
+            assert isinstance(concurrency, dict) and concurrency.get(
+                "cancel-in-progress") is False, (
+                f"{workflow_path.name}: job {job_id!r} needs concurrency with "
+                "cancel-in-progress: false")
+        return
     concurrency = workflow.get("concurrency")
     assert isinstance(concurrency, dict) and concurrency.get("cancel-in-progress") is False, (
         f"{workflow_path.name}: set concurrency with cancel-in-progress: false")
@@ -348,7 +368,15 @@ MLOPS_STEPS = _mlops_steps()
 
 def test_workflows_call_mlops() -> None:
     commands = {call.split()[1] for *_, call in MLOPS_STEPS}
-    assert {"changed", "plan", "policy", "comment", "drift", "reap"} <= commands, commands
+    assert {"changed", "plan", "policy", "comment", "drift", "reap", "oidc", "apply",
+            "rollback", "destroy", "test"} <= commands, commands
+
+
+def test_no_third_party_credentials_action() -> None:
+    """Roles are assumed by `mlops oidc assume` (masks first, refreshable sessions), so
+    no workflow needs aws-actions/configure-aws-credentials."""
+    users = [(f, j) for f, j, _, _, s in all_steps() if action(s) == CONFIGURE_AWS]
+    assert users == [], users
 
 
 @pytest.mark.parametrize(
@@ -373,7 +401,7 @@ def test_mlops_calls_parse_with_the_real_cli(
     assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
     # A variable stands for a valid value: a number after a number option (--pr), else
     # "dev" (a valid string, and an env name: --env is checked where it is parsed).
-    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port")
+    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port", "--seed")
                              else "dev", arg) for i, arg in enumerate(argv)]
     try:
         args = build_parser().parse_args(argv)
@@ -399,18 +427,38 @@ def _pr_jobs() -> dict[str, dict[str, Any]]:
     return jobs(load(WORKFLOW_DIR / "pr.yml"))
 
 
-def test_pr_matrix_reads_the_keys_mlops_changed_prints() -> None:
+def changed_output() -> dict[str, Any]:
+    """What `mlops changed` prints for an empty change of this checkout (every key, empty)."""
+    import contextlib
+    import io
+
+    from mlops.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["changed", "--base", "HEAD", "--head", "HEAD"],
+                    {"MLOPS_ROOT": str(ROOT), "PATH": os.environ.get("PATH", "")})
+    assert code == 0
+    printed: dict[str, Any] = json.loads(out.getvalue())
+    return printed
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "main.yml"])
+def test_workflows_read_the_keys_mlops_changed_prints(name: str) -> None:
     """`fromJSON(needs.changed.outputs.matrix).<key>` must name a key of the JSON that
-    `mlops changed` prints (Decision.as_matrix), for an empty decision too."""
-    text = (WORKFLOW_DIR / "pr.yml").read_text(encoding="utf-8")
+    `mlops changed` prints, for an empty change too (all lists, so join() works)."""
+    text = (WORKFLOW_DIR / name).read_text(encoding="utf-8")
     keys = set(re.findall(r"fromJSON\(needs\.changed\.outputs\.matrix\)\.(\w+)", text))
-    assert keys, "pr.yml does not read the changed matrix"
+    assert keys, f"{name} does not read the changed matrix"
+    printed = changed_output()
+    assert keys <= set(printed), f"{name} reads {sorted(keys)}, mlops prints {printed}"
+    assert all(printed[k] == [] for k in keys), printed
     for decision in (
         affected_envs(["mlops.yaml"], {}, ["dev", "prod"]),
         affected_envs(["docs/x.md"], {}, ["dev", "prod"]),
     ):
         matrix = json.loads(json.dumps(decision.as_matrix()))
-        assert keys <= set(matrix), f"pr.yml reads {sorted(keys)}, mlops prints {matrix}"
+        assert {"envs", "k8s"} <= set(matrix), matrix
     assert affected_envs(["docs/x.md"], {}, ["dev"]).as_matrix()["envs"] == [], (
         "a docs-only change must give an empty matrix (the plan job is skipped when envs is empty)"
     )
@@ -432,7 +480,10 @@ def test_pr_plan_artifacts_reach_the_comment_job() -> None:
     out_dir = out[out.index("--out") + 1].replace("$PLAN_ENV", "dev")
     env_expr = plan["env"]["PLAN_ENV"]
     assert env_expr.replace(" ", "") == "${{matrix.env}}", env_expr
-    assert upload["with"]["path"].replace(" ", "").replace("${{matrix.env}}", "dev") == out_dir
+    uploaded = [line.replace(" ", "").replace("${{matrix.env}}", "dev")
+                for line in str(upload["with"]["path"]).splitlines() if line.strip()]
+    assert uploaded and all(Path(u).parent == Path(out_dir) for u in uploaded), (uploaded,
+                                                                                 out_dir)
     assert re.search(r"always\(\)|!\s*cancelled\(\)", str(upload.get("if"))), (
         "upload the plan dir after a failed plan too (if: !cancelled())"
     )
@@ -592,3 +643,108 @@ def test_pr_k8s_diffs_reach_the_comment_job() -> None:
     assert post.split()[-1] == f"{k8s_download['with']['path']}/*", post
     assert "k8s" in pr["comment"]["needs"]
     assert "matrix).k8s" in str(pr["comment"]["if"]), "a manifests-only change gets a comment"
+
+
+# ------------------------------------------------------------------ apply, dispatch
+
+
+def _env_names() -> list[str]:
+    from mlops.context import load_project
+    from mlops.settings import Settings
+
+    return list(load_project(Settings.from_env({"MLOPS_ROOT": str(ROOT)})).envs)
+
+
+@pytest.mark.parametrize("name", ["rollback.yml", "destroy.yml"])
+def test_dispatch_env_choices_are_the_env_list(name: str) -> None:
+    """YAML cannot read mlops.yaml: the env `choice` must list exactly `mlops env list`'s
+    envs, in its order (a fork that adds an env adds it there; docs/workflows.md)."""
+    inputs = triggers(load(WORKFLOW_DIR / name))["workflow_dispatch"]["inputs"]
+    assert inputs["env"]["type"] == "choice"
+    assert inputs["env"]["options"] == _env_names(), (
+        f"{name}: the env choice lists {inputs['env']['options']}, `mlops env list` has "
+        f"{_env_names()}: add or remove the envs in the workflow's options")
+    assert inputs["reason"]["required"] is True, f"{name}: a dispatch must say why"
+
+
+def test_no_env_name_is_written_into_the_apply_workflows() -> None:
+    """main.yml and _apply.yml take the envs from mlops.yaml (through `mlops changed`)."""
+    for name in ("main.yml", "_apply.yml"):
+        text = (WORKFLOW_DIR / name).read_text(encoding="utf-8")
+        code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        for env in _env_names():
+            assert not re.search(rf"(?<![\w-]){re.escape(env)}(?![\w-])", code), (
+                f"{name} names the env {env!r}: take it from `mlops changed` instead")
+
+
+def test_main_has_a_wave_job_per_promotion_wave() -> None:
+    """One wave job per slot `mlops changed --max-waves N` allows, each needing the one
+    before and calling _apply.yml for its wave; at least as many as mlops.yaml's waves."""
+    from mlops.context import load_project
+    from mlops.settings import Settings
+
+    main_jobs = jobs(load(WORKFLOW_DIR / "main.yml"))
+    waves = sorted((j for j in main_jobs if j.startswith("wave-")),
+                   key=lambda j: int(j.split("-")[1]))
+    call = next(c for s in steps(main_jobs["changed"]) for c in mlops_calls(str(s.get("run"))))
+    argv = shlex.split(call)
+    slots = int(argv[argv.index("--max-waves") + 1])
+    assert waves == [f"wave-{n}" for n in range(1, slots + 1)], (waves, slots)
+    project = load_project(Settings.from_env({"MLOPS_ROOT": str(ROOT)}))
+    assert len(project.waves) <= slots, "mlops.yaml has more promotion waves than main.yml"
+    for n, job_id in enumerate(waves, start=1):
+        job = main_jobs[job_id]
+        assert job["uses"] == "./.github/workflows/_apply.yml", job
+        assert f"waves[{n - 1}]" in str(job["strategy"]["matrix"]["env"]), job
+        needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+        assert "changed" in needs and (n == 1 or f"wave-{n - 1}" in needs), needs
+        if n > 1:  # after a skipped wave too, never after a failed one
+            assert "!contains(needs.*.result, 'failure')" in str(job["if"]), job["if"]
+
+
+def test_apply_jobs_run_in_the_env_environment_and_approval_in_its_own() -> None:
+    """The apply role trusts `environment:<env>` and `environment:<env>-approval`
+    (bootstrap/oidc.tf, core/envs.py approval_environment); the held plan waits in the
+    latter; one apply per env at a time, never cancelled."""
+    from mlops.core.envs import approval_environment
+
+    apply_jobs = jobs(load(WORKFLOW_DIR / "_apply.yml"))
+    assert apply_jobs["apply"]["environment"] == "${{ inputs.env }}"
+    assert apply_jobs["approve"]["environment"] == approval_environment("${{ inputs.env }}")
+    assert apply_jobs["approve"]["needs"] == "apply"
+    assert "needs.apply.outputs.held == 'true'" in apply_jobs["approve"]["if"]
+    for job in apply_jobs.values():
+        assert job["concurrency"] == {"group": "apply-${{ inputs.env }}",
+                                      "cancel-in-progress": False}, job
+    for name in ("rollback.yml", "destroy.yml"):
+        workflow = load(WORKFLOW_DIR / name)
+        assert workflow["concurrency"]["group"] == "apply-${{ inputs.env }}", name
+        for job in jobs(workflow).values():
+            assert job["environment"] == "${{ inputs.env }}", name
+
+
+def test_allow_protected_only_through_its_input() -> None:
+    destroy = jobs(load(WORKFLOW_DIR / "destroy.yml"))["destroy"]
+    for step in steps(destroy):
+        for call in mlops_calls(str(step.get("run", ""))):
+            if "--allow-protected" in call:
+                assert str(step.get("if")).replace(" ", "") == "${{inputs.allow-protected}}"
+            elif call.split()[1] == "destroy":
+                assert str(step.get("if")).replace(" ", "") == "${{!inputs.allow-protected}}"
+
+
+def test_pr_uploads_only_masked_plan_files() -> None:
+    """plan.json and plan.tfplan hold sensitive values in clear: never an artifact."""
+    upload = next(s for s in steps(_pr_jobs()["plan"]) if action(s) == "actions/upload-artifact")
+    files = {Path(line.strip()).name for line in str(upload["with"]["path"]).splitlines()
+             if line.strip()}
+    assert files == {"summary.json", "plan.txt", "policy.json", "error.txt"}, files
+
+
+def test_module_test_extra_pins_equal_the_dev_pins() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert set(extras["moduletests"]) <= set(extras["dev"]), (
+        set(extras["moduletests"]) - set(extras["dev"]))

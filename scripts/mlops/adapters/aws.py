@@ -139,6 +139,12 @@ def bucket_exists(env: Mapping[str, str], bucket: str) -> bool:
         code = str(err.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchBucket", "NotFound"):
             return False
+        # HeadBucket needs s3:ListBucket on the bucket with no prefix; the env roles may
+        # list only their own prefixes of the state bucket (bootstrap/roles.tf), so S3
+        # answers 403 for a bucket that exists. Not knowing is not "missing": go on, and
+        # the env's own (allowed) operations on it report any real access problem.
+        if code in ("403", "AccessDenied", "Forbidden"):
+            return True
         raise MlopsError(f"could not check the state bucket {bucket}", str(err),
                          "check the credentials can s3:ListBucket on it") from err
     return True

@@ -24,7 +24,7 @@ def check_installed() -> None:
         raise MlopsError(
             f"the module tests need {', '.join(missing)}, which are not installed",
             "they are in the dev extra of pyproject.toml",
-            "pip install -e '.[dev]' (or `make setup`)",
+            "pip install -e '.[moduletests]' (or `make setup`: the dev extra has them too)",
         )
 
 

@@ -64,6 +64,9 @@ def register(sub: Any) -> None:
                                        "GITHUB_REPOSITORY, else github_repo in mlops.yaml)")
     parser.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT,
                         help="how long Terraform waits for the state lock (default 5m)")
+    parser.add_argument("--reason", default="", type=argtypes.reason,
+                        help="why, in one line: kept in the deployment record (the dispatch "
+                        "workflows pass their reason input)")
     parser.add_argument("--allow-unreviewed", action="store_true",
                         help="apply even if the guard refuses (workflow_dispatch); recorded")
     parser.set_defaults(func=run)
@@ -363,7 +366,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                   reviewed=decision.reviewed, review=review_label,
                   pr=review.pull.number if review.pull else None,
                   pr_url=review.pull.html_url if review.pull else "", run_url=run_url(ctx.env),
-                  changes={k: v for k, v in summary.counts.to_dict().items() if v})
+                  changes={k: v for k, v in summary.counts.to_dict().items() if v},
+                  reason=args.reason)
     applied = apply_and_record(ctx, args.env, tf, plan_dir / "plan.tfplan", plan=plan,
                                lock_timeout=args.lock_timeout, base=base)
     ui.step(f"{args.env}: applied {commit[:12] or 'the working tree'} ({review_label}); "

@@ -112,6 +112,9 @@ def register(sub: Any) -> None:
     abort = verbs.add_parser("abort", help="put 100%% of the traffic back on stable now")
     abort.add_argument("--env", required=True, type=argtypes.env_name,
                        help="the env whose canary is aborted")
+    abort.add_argument("--reason", default="", type=argtypes.reason,
+                       help="why (one line): in the promotion's record and the follow-up PR "
+                       "(rollback.yml passes its reason input)")
     abort.add_argument("--update-timeout", type=float, default=DEFAULT_UPDATE_TIMEOUT,
                        metavar="S", help="longest wait for the endpoint (default "
                                          f"{DEFAULT_UPDATE_TIMEOUT:g})")
@@ -604,11 +607,12 @@ def run_abort(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 raise MlopsError("the canary's weight keeps being set back",
                                  "something else updates the weights", "find what and stop it")
         ui.info(f"100% on stable after {time.time() - started:.1f}s")
+        because = f"aborted by {who}" + (f": {args.reason}" if args.reason else "")
         record = store.read()
         if own is not None and record is not None and record.config == view.config and \
                 record.status == "running":
-            store.write(replace(record, status="halted", outcome=f"aborted by {who}")
-                        .with_event(time.time(), "abort", f"aborted by {who}"))
+            store.write(replace(record, status="halted", outcome=because)
+                        .with_event(time.time(), "abort", because))
     finally:
         if own is not None:
             try:
@@ -616,6 +620,6 @@ def run_abort(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             except LockError as err:
                 ui.info(f"warning: {err.what} ({err.why})")
     propose(ctx, args.env,
-            _dropped_change(args.env, release_key, f"its canary was aborted by {who}"),
+            _dropped_change(args.env, release_key, f"its canary was {because}"),
             repo=args.repo, base=args.base, command=f"mlops canary abort --env {args.env}")
     return 0

@@ -46,6 +46,9 @@ def register(sub: Any) -> None:
                         help="also needed for a protected env (mlops.yaml; prod by default)")
     parser.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT,
                         help="how long Terraform waits for the state lock (default 5m)")
+    parser.add_argument("--reason", default="", type=argtypes.reason,
+                        help="why, in one line: kept in the deployment record (the dispatch "
+                        "workflows pass their reason input)")
     parser.add_argument("--out", type=argtypes.output_dir,
                         help="where to write the destroy plan (default .mlops/plans/ENV/destroy)")
     parser.set_defaults(func=run)
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                   time=datetime.now(UTC), actor=actor(ctx.env), fingerprint=summary.fingerprint,
                   reviewed=False, review="destroy --confirm", run_url=run_url(ctx.env),
                   changes={k: v for k, v in summary.counts.to_dict().items() if v},
-                  destroyed=doomed)
+                  destroyed=doomed, reason=args.reason)
     apply_and_record(ctx, args.env, tf, out / "plan.tfplan", lock_timeout=args.lock_timeout,
                      plan=json.loads((out / "plan.json").read_text()), base=base)
     for address in doomed:

@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
                           help="data set whose held-out rows check the old model answers")
     rollback.add_argument("--payload", type=Path,
                           help="a JSON request body to check with instead of held-out rows")
+    rollback.add_argument("--reason", default="", type=argtypes.reason,
+                          help="why (one line): in the pull request that records the swap "
+                          "(rollback.yml passes its reason input)")
     rollback.add_argument("--update-timeout", type=float, default=DEFAULT_UPDATE_TIMEOUT,
                           metavar="S", help="longest wait for InService (default "
                                             f"{DEFAULT_UPDATE_TIMEOUT:g})")
@@ -237,7 +240,7 @@ def run_rollback(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              "a deployment is in progress: rolling back now would race it",
                              "wait for it to finish (InService), then re-run")
         serving = target.release_of(view.config)
-        to = pick_release(target, serving, args.to)
+        to = pick_release(target, serving, args.to or None)  # "": the default (a dispatch input)
         config = target.configs[to]
         variants = endpoints.config_variants(config)
         if variants is None:
@@ -265,8 +268,9 @@ def run_rollback(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             ui.info(line)
 
     def decide(serving_block: release.Serving, text: str) -> release.Change:
+        why = "`mlops endpoint rollback` swapped the endpoint to it"
         return release.plan_back_to(serving_block, args.env, to,
-                                    "`mlops endpoint rollback` swapped the endpoint to it")
+                                    f"{why}: {args.reason}" if args.reason else why)
 
     propose(ctx, args.env, decide, repo=args.repo, base=args.base,
             command=f"mlops endpoint rollback --env {args.env} --to {to}")

@@ -24,7 +24,7 @@ from typing import Any
 from mlops import argtypes
 from mlops.adapters import checkov, rego
 from mlops.context import load_config
-from mlops.core import policy
+from mlops.core import masking, policy
 from mlops.errors import MlopsError
 from mlops.settings import Settings
 
@@ -101,7 +101,9 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         args.labels if args.labels is not None else env.get("MLOPS_PR_LABELS")
     )
     settings = Settings.from_env(env)
-    spec = load_config(settings).env(args.env)
+    config = load_config(settings)
+    spec = config.env(args.env)
+    base = masking.Masker(patterns=masking.compile_patterns(config.mask_patterns))
     policy_dir = args.policy_dir or settings.root / "policies"
     policies = rego.PolicySet.from_dir(policy_dir)
     try:
@@ -128,6 +130,11 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 str(err),
                 'make deny rules add strings or {"msg": ...} objects',
             ) from err
+        # Rules quote plan values in their messages: redact the plan's sensitive values and
+        # the project's mask_patterns, so policy.json (a PR artifact) and the log hold none.
+        masker = base.with_literals(masking.sensitive_strings(plan))
+        violations = tuple(policy.Violation(masker.mask(v.rule), masker.mask(v.address),
+                                           masker.mask(v.message)) for v in violations)
         result = policy.PlanResult(str(path), args.env, labels, violations)
         if plan_dir is not None:
             (plan_dir / RESULT_FILE).write_text(json.dumps(result.as_document(), indent=2) + "\n")

@@ -57,6 +57,9 @@ def register(sub: Any) -> None:
                         help="the main branch ref (default origin/main, else main)")
     parser.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT,
                         help="how long Terraform waits for the state lock (default 5m)")
+    parser.add_argument("--reason", default="", type=argtypes.reason,
+                        help="why, in one line: kept in the deployment record (the dispatch "
+                        "workflows pass their reason input)")
     parser.set_defaults(func=run)
 
 
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     history = DeploymentLog(lock.s3, lock.bucket, args.env).history()
     current = deployments.deployed(history)[0] if deployments.deployed(history) else None
 
-    if args.to is None:
+    if not args.to:  # None, or "" (an empty workflow_dispatch input): the default
         pair = deployments.rollback_target(history)
         if pair is None:
             raise MlopsError(f"not rolling back {args.env}: no earlier deployment to go back to",
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                       fingerprint=summary.fingerprint, reviewed=False, review="rollback",
                       run_url=run_url(ctx.env),
                       changes={k: v for k, v in summary.counts.to_dict().items() if v},
-                      rolled_back_from=current.commit if current else "")
+                      rolled_back_from=current.commit if current else "", reason=args.reason)
         applied = apply_and_record(at_ref, args.env, tf, out / "plan.tfplan",
                                    plan=json.loads((out / "plan.json").read_text()),
                                    lock_timeout=args.lock_timeout, base=base)

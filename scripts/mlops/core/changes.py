@@ -389,3 +389,83 @@ def affected_modules(changed_files: Iterable[str], module_graph: ModuleGraph,
         else:
             reasons.append(Reason(path, (), "not a module or its test material"))
     return ModuleDecision(tuple(sorted({m for r in reasons for m in r.envs})), tuple(reasons))
+
+
+# ---------------------------------------------------------------------------------------
+# Apply order: the affected envs as promotion waves (main.yml's wave jobs).
+# ---------------------------------------------------------------------------------------
+
+
+def affected_waves(affected: Iterable[str], waves: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The affected envs grouped by promotion wave (`core.envs.promotion_waves`), waves
+    with no affected env left out: an env is applied only after every affected env of an
+    earlier wave. Unaffected envs never appear; the order inside a wave is kept."""
+    hit = set(affected)
+    grouped = [[env for env in wave if env in hit] for wave in waves]
+    return [wave for wave in grouped if wave]
+
+
+def wave_slots_problem(waves: Sequence[Sequence[str]], slots: int) -> str | None:
+    """Why `waves` do not fit a workflow with `slots` wave jobs (None when they do).
+    A workflow cannot make jobs at run time, so main.yml has a fixed number of wave jobs;
+    a fork whose promotion order grows past them must add one rather than have an env
+    silently never applied."""
+    if len(waves) > slots:
+        return (f"the change affects {len(waves)} promotion waves "
+                f"({' -> '.join(', '.join(w) for w in waves)}) but the workflow has "
+                f"{slots} wave jobs")
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Releases: which envs a change releases a model to (main.yml promotes their canary).
+# ---------------------------------------------------------------------------------------
+
+RELEASE_BLOCK = "serving"  # the tfvars block `mlops release` edits (docs/models.md)
+
+
+def block_tokens(text: str, name: str) -> tuple[tuple[str, str], ...] | None:
+    """The tokens of the top-level `name = { ... }` in tfvars text (comments and layout
+    left out, so reformatting is no change); None when there is no such block."""
+    depth = 0
+    window: list[Token] = []
+    found: list[tuple[str, str]] | None = None
+    inner = 0
+    last_ident = ""
+    for tok in tokens(text):
+        if found is not None:
+            if tok.kind == "punct" and tok.value in "{[(":
+                inner += 1
+            elif tok.kind == "punct" and tok.value in "}])":
+                inner -= 1
+                if inner == 0:
+                    return tuple(found)
+            found.append((tok.kind, tok.value))
+            continue
+        window = [*window[-1:], tok]
+        if tok.kind == "punct" and tok.value == "{" and depth == 0 and len(window) == 2 \
+                and window[0] == Token("punct", "=") and last_ident == name:
+            found, inner = [], 1
+            continue
+        if tok.kind == "punct" and tok.value in "{[(":
+            depth += 1
+        elif tok.kind == "punct" and tok.value in "}])":
+            depth = max(0, depth - 1)
+        if tok.kind == "ident" and depth == 0:
+            last_ident = tok.value
+        elif not (tok.kind == "punct" and tok.value == "="):
+            last_ident = ""
+    return None
+
+
+def released_envs(envs: Sequence[str], before: Mapping[str, str],
+                  after: Mapping[str, str]) -> tuple[str, ...]:
+    """The envs whose `serving` block (the model releases) differs between the tfvars text
+    before and after the change (`{env: text}`; a missing env or block counts as none).
+    An env whose block is gone after the change releases nothing to promote."""
+    changed = []
+    for env in envs:
+        new = block_tokens(after.get(env, ""), RELEASE_BLOCK)
+        if new is not None and new != block_tokens(before.get(env, ""), RELEASE_BLOCK):
+            changed.append(env)
+    return tuple(changed)

@@ -43,6 +43,23 @@ def latest_key(env: str) -> str:
     return f"{PREFIX}/{env}/latest.json"
 
 
+def _cell(text: str) -> str:
+    """Free text in one Markdown table cell: one line, no column breaks."""
+    return " ".join(text.split()).replace("|", "\\|")[:300]
+
+
+def check_reason(text: str) -> str:
+    """A deployment's reason as a person typed it: one line of at most 300 characters
+    (raises ValueError saying what is wrong). Empty is allowed: only the dispatch
+    workflows require one."""
+    reason = " ".join(text.split())
+    if len(reason) > 300:
+        raise ValueError(f"the reason is {len(reason)} characters long; keep it to 300")
+    if any(ord(c) < 32 for c in reason):
+        raise ValueError("the reason holds control characters")
+    return reason
+
+
 @dataclass(frozen=True)
 class Record:
     env: str
@@ -64,6 +81,7 @@ class Record:
     destroyed: tuple[str, ...] = ()  # destroy: the addresses destroyed
     rolled_back_from: str = ""  # rollback: the commit deployed before
     error: str = ""  # masked, short
+    reason: str = ""  # why a person ran it (workflow_dispatch's reason input), as given
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def key(self) -> str:
@@ -107,7 +125,8 @@ class Record:
                 changes={str(k): int(v) for k, v in (data.get("changes") or {}).items()},
                 destroyed=tuple(str(a) for a in data.get("destroyed") or ()),
                 rolled_back_from=str(data.get("rolled_back_from") or ""),
-                error=str(data.get("error") or ""), id=str(data.get("id") or ""))
+                error=str(data.get("error") or ""), reason=str(data.get("reason") or ""),
+                id=str(data.get("id") or ""))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"deployment record is malformed: {err!r}") from err
 
@@ -135,6 +154,7 @@ class Record:
         lines += [f"| review | {self.review or ('reviewed' if self.reviewed else 'unreviewed')} |",
                   f"| fingerprint | `{self.fingerprint[:12] or '-'}` |",
                   f"| actor | {self.actor} |",
+                  *([f"| reason | {_cell(self.reason)} |"] if self.reason else []),
                   f"| time | {self.to_dict()['time']} |"]
         if self.state_serial_before is not None or self.state_serial_after is not None:
             lines.append(f"| state serial | {self.state_serial_before} → "

@@ -88,6 +88,28 @@ class EnvSpec:
                 "after": list(self.after)}
 
 
+# The roles bootstrap/ makes per env, by what the workflows use them for.
+ROLE_KINDS = ("plan", "apply", "drift", "reaper")
+
+
+def role_variable(kind: str, env: str) -> str:
+    """The GitHub repository variable that holds bootstrap's `<kind>_role_arns[env]`.
+
+    GitHub variable names take only letters, digits and `_` (and are case-insensitive),
+    while env names may hold `-`: `prod-eu`'s apply role is APPLY_ROLE_ARN_PROD_EU. Env
+    names never hold `_` (ENV_NAME_RE), so no two envs share a variable."""
+    if kind not in ROLE_KINDS:
+        raise ValueError(f"unknown role kind {kind!r} (one of {', '.join(ROLE_KINDS)})")
+    return f"{kind.upper()}_ROLE_ARN_{env.upper().replace('-', '_')}"
+
+
+def approval_environment(env: str) -> str:
+    """The protected GitHub environment whose reviewers approve an apply that the stale-plan
+    guard held (the plan changed since review). bootstrap/oidc.tf lets it assume the env's
+    apply role too."""
+    return f"{env}-approval"
+
+
 def _error(source: str, what: str, fix: str) -> MlopsError:
     return MlopsError(f"{source}: {what}", "mlops reads the list of environments from it", fix)
 

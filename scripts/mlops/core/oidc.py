@@ -157,3 +157,13 @@ def credentials_env(access_key_id: str, secret_access_key: str, session_token: s
 
 def allowed(account: str, allowed_accounts: Sequence[str]) -> bool:
     return not allowed_accounts or account in allowed_accounts
+
+
+def role_from_variables(variables: Mapping[str, Any], name: str) -> str:
+    """The value of the repository variable `name` in the `vars` context (a workflow passes
+    `toJSON(vars)`), "" when unset. GitHub variable names are case-insensitive."""
+    wanted = name.upper()
+    for key, value in variables.items():
+        if str(key).upper() == wanted and isinstance(value, str):
+            return value.strip()
+    return ""

@@ -32,7 +32,10 @@ Routes (all under /repos/{owner}/{repo} unless absolute):
                                                     needs `sha` of the file it replaces (422
                                                     without it, 409 when it is not current)
   GET  /_services/token?audience=...   the Actions OIDC token endpoint (the path GHES uses),
-                                       bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN -> {"value": JWT}
+                                       bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN -> {"value": JWT};
+                                       a job in a GitHub environment has its own request
+                                       token (`environment_request_token(name)`), whose
+                                       tokens carry that environment
   GET  /_services/token/.well-known/openid-configuration, .../jwks
 
 Branches and files need no git push: a repository can be seeded from a real git directory
@@ -56,7 +59,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -670,16 +673,34 @@ class FakeGitHub:
         auth = h.headers.get("Authorization") or ""
         scheme, _, bearer = auth.partition(" ")
         audience = query.get("audience", [None])[0]
-        if scheme.lower() != "bearer" or bearer != self.oidc_request_token:
+        settings = self._job_oidc(bearer) if scheme.lower() == "bearer" else None
+        if settings is None:
             with self.lock:
                 self.token_requests.append(TokenRequest(audience, bearer, {}))
             return 401, {"message": "Unauthorized: the request token is not valid"}, {}
-        owner = self.oidc.repository.split("/")[0]
-        claims = self.oidc.claims(audience or f"https://github.com/{owner}", int(time.time()))
+        owner = settings.repository.split("/")[0]
+        claims = settings.claims(audience or f"https://github.com/{owner}", int(time.time()))
         token = signer.sign(claims)
         with self.lock:
             self.token_requests.append(TokenRequest(audience, bearer, claims, token))
         return 200, {"count": 1, "value": token}, {}
+
+    def _job_oidc(self, bearer: str) -> OidcSettings | None:
+        """The claims for a request token: `oidc_request_token` gives `oidc`'s; a job in a
+        GitHub environment gets a request token of its own (GitHub gives every job one),
+        `environment_request_token(name)`, whose tokens name the environment (subject
+        `repo:ORG/REPO:environment:NAME`, claim `environment`). None: not a valid token."""
+        if bearer == self.oidc_request_token:
+            return self.oidc
+        prefix = self.environment_request_token("")
+        name = bearer[len(prefix):] if bearer.startswith(prefix) else ""
+        if name and re.fullmatch(r"[\w.-]{1,255}", name):
+            return replace(self.oidc, environment=name)
+        return None
+
+    def environment_request_token(self, environment: str) -> str:
+        """ACTIONS_ID_TOKEN_REQUEST_TOKEN of a job in the GitHub environment `environment`."""
+        return f"{self.oidc_request_token}:environment:{environment}"
 
     # ------------------------------------------------------------------ JSON shapes
 

@@ -266,13 +266,15 @@ def test_endpoint_rollback_restores_the_previous_models_predictions(
     finally:
         control.hold_endpoint(served.cloud.endpoint, served.endpoint, 0)
 
-    ran = served.mlops("endpoint", "rollback", "--env", ENV).check(0)
+    ran = served.mlops("endpoint", "rollback", "--env", ENV, "--reason",
+                       "INC-42 v2 mislabels churners").check(0)
     found = served.describe()
     assert (found["EndpointStatus"], found["EndpointConfigName"]) == (
         "InService", outputs["endpoint_config_names"][v1]), found
     assert invoke(served, rows()) == (served.predictions("v1", rows()), "stable")
     assert "stable (" in ran.stderr and "answered: 5 prediction(s)" in ran.stderr, ran.stderr
     assert ran.stdout.splitlines()[0] == f"git switch -c mlops/rollback-{ENV}-{v1}", ran.stdout
+    assert "swapped the endpoint to it: INC-42 v2 mislabels churners" in ran.stderr, ran.stderr
     assert served.serving().active == v1 and sorted(served.serving().releases) == sorted(
         [v1, v2]), "the swap is recorded in Git; v2 is kept to roll forward"
 
@@ -393,7 +395,8 @@ def test_abort_stops_a_running_promotion_and_a_stuck_update_times_out_clearly(
     try:
         tools.wait_until(lambda: running_record(served, phase="bake"), 90,
                          "the promotion to bake its first step")
-        served.mlops("canary", "abort", "--env", ENV).check(0)
+        aborted = served.mlops("canary", "abort", "--env", ENV, "--reason",
+                               "INC-43 p99 too high").check(0)
         code = proc.wait(timeout=60)
     finally:
         proc.stop()
@@ -401,6 +404,7 @@ def test_abort_stops_a_running_promotion_and_a_stuck_update_times_out_clearly(
     assert served.shares() == (0, 0, "InService")
     assert served.lock() is None
     assert served.serving().active == stable, "the abort's follow-up sets Git back"
+    assert ": INC-43 p99 too high" in aborted.stderr, aborted.stderr  # in the follow-up
 
     again = served.mlops("canary", "promote", "--env", ENV, *FAST)
     assert again.code == 2 and "--restart" in again.stderr, again.describe()

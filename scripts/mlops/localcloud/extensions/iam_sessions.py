@@ -11,8 +11,8 @@ the allow", and "By default, all requests are implicitly denied". A refusal is S
 AccessDenied (HTTP 403).
 
 The action is the IAM action of the S3 operation as moto names it (s3:GetObject for
-GetObject and HeadObject, s3:PutObject, s3:DeleteObject, s3:ListBucket for ListObjects,
-...); the resource `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`; the request
+GetObject and HeadObject, s3:PutObject, s3:DeleteObject, s3:ListBucket for ListObjects
+and HeadBucket, ...); the resource `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`; the
 context `aws:SecureTransport = true` (as in s3_policy.py), `s3:prefix` from the query of
 a listing ("Actions, resources, and condition keys for Amazon S3"), `aws:PrincipalArn`
 (the role). Divergences: other services are not evaluated (moto passes them no resource
@@ -31,6 +31,11 @@ from mlops.core import iampolicy
 from mlops.localcloud.extensions import sts
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+# Operations moto names by the operation where IAM checks another action. HeadBucket:
+# "To use this operation, you must have permissions to perform the s3:ListBucket action"
+# (Amazon S3 API Reference, HeadBucket). There is no s3:HeadBucket action to allow.
+IAM_ACTION = {"HeadBucket": "ListBucket"}
 
 
 def session_role(response: Any) -> tuple[str, list[dict[str, Any]]] | None:
@@ -68,7 +73,8 @@ def decide(response: Any, bucket_name: str | None, key_name: str | None) -> bool
     if found is None:
         return True
     role_arn, policies = found
-    action = f"s3:{response.data.get('Action', '')}"
+    operation = str(response.data.get("Action", ""))
+    action = f"s3:{IAM_ACTION.get(operation, operation)}"
     resource = "arn:aws:s3:::" + (f"{bucket_name}/{key_name}" if key_name
                                   else (bucket_name or "*"))
     context: dict[str, Any] = {"aws:securetransport": "true", "aws:principalarn": role_arn}
