@@ -68,3 +68,14 @@ def reason(value: str) -> str:
     except ValueError as err:
         raise MlopsError(f"--reason: {err}", "the reason is kept in the deployment record "
                          "and shown in the job summary", "say why in one line") from err
+
+
+def fingerprint(value: str) -> str:
+    """A plan fingerprint, or its first 12 or more hex characters (core/fingerprint.py)."""
+    text = value.strip().lower()
+    if text and (len(text) < 12 or len(text) > 64 or
+                 any(c not in "0123456789abcdef" for c in text)):
+        raise MlopsError(f"--approved-fingerprint {value!r} is not a plan fingerprint",
+                         "a fingerprint is 64 hex characters (12 or more are enough)",
+                         "pass the `fingerprint` output of the held apply step")
+    return text

@@ -31,15 +31,21 @@ def hub() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture(scope="module")
-def provider_arn(cloud: Any) -> str:
+def provider_arn(cloud: Any) -> Iterator[str]:
+    """GitHub's OIDC provider in the session's cloud, for this module only: left behind, it
+    would make a later bootstrap's CreateOpenIDConnectProvider fail (EntityAlreadyExists),
+    as it would in a real account."""
     iam = cloud.client("iam")
     arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{HOST}"
-    if arn not in [p["Arn"] for p in iam.list_open_id_connect_providers()[
-            "OpenIDConnectProviderList"]]:
+    created = arn not in [p["Arn"] for p in iam.list_open_id_connect_providers()[
+        "OpenIDConnectProviderList"]]
+    if created:
         iam.create_open_id_connect_provider(
             Url=f"https://{HOST}", ClientIDList=["sts.amazonaws.com"],
             ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
-    return arn
+    yield arn
+    if created:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
 
 
 def make_role(cloud: Any, name: str, provider: str, sub: str, *, like: bool = False,

@@ -246,12 +246,16 @@ def test_a_plan_changed_since_review_is_held_for_approval(held: Story) -> None:
     assert first_line(run, approve) > first_line(run, apply)
     assert subjects(held.github) == [f"repo:{REPOSITORY}:environment:dev",
                                      f"repo:{REPOSITORY}:environment:dev-approval"]
-    # the guard job applied nothing: the only new record is the approved apply's
+    # the guard job applied nothing: the only new record is the approved apply's, and it
+    # applied exactly the held plan (the fingerprint the guard job put in its outputs)
     newest, previous = held.records("dev")[:2]
     assert previous["commit"] == held.first_merge
-    assert (newest["kind"], newest["outcome"], newest["commit"], newest["reviewed"]) == (
-        "apply", "applied", held.second_merge, False), newest
-    assert "plan-changed" in newest["review"], newest
+    assert (newest["kind"], newest["outcome"], newest["commit"], newest["reviewed"],
+            newest["review"], newest["reason"]) == (
+        "apply", "applied", held.second_merge, True, "approved",
+        "approved in the dev-approval environment"), newest
+    assert len(apply.outputs["fingerprint"]) == 64, apply.outputs
+    assert newest["fingerprint"] == apply.outputs["fingerprint"], (newest, apply.outputs)
     tags = held.cloud.client("s3").get_bucket_tagging(Bucket=bucket("dev"))["TagSet"]
     assert {"Key": "owner", "Value": "someone-by-hand"} not in tags, tags
     # the merged PR's comment says the change was not applied at merge

@@ -67,6 +67,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--reason", default="", type=argtypes.reason,
                         help="why, in one line: kept in the deployment record (the dispatch "
                         "workflows pass their reason input)")
+    parser.add_argument("--approved-fingerprint", default="", type=argtypes.fingerprint,
+                        metavar="FP", help="apply only if the plan's fingerprint is this one "
+                        "(or starts with it): what a reviewer approved after the guard held a "
+                        "changed plan (main.yml's approve job)")
     parser.add_argument("--allow-unreviewed", action="store_true",
                         help="apply even if the guard refuses (workflow_dispatch); recorded")
     parser.set_defaults(func=run)
@@ -256,8 +260,9 @@ def find_review(ctx: context.Context, repo: str, commit: str, env_name: str,
 
 def report_changed(ctx: context.Context, env_name: str, plan_dir: Path,
                    summary: plansummary.PlanSummary, review: Review, repo: str,
-                   decision: guard.Decision, github: Any) -> None:
-    """Show the new plan and what differs: stderr, job summary, notice on the PR comment."""
+                   decision: guard.Decision, github: Any | None) -> None:
+    """Show the new plan and what differs: stderr, job summary, and a notice on the PR
+    comment (when the PR was looked up: not for a plan that changed after approval)."""
     diff = fingerprint.compare(review.reviewed.items if review.reviewed else None,
                                summary.fingerprint_items)
     for line in diff.lines():
@@ -265,16 +270,17 @@ def report_changed(ctx: context.Context, env_name: str, plan_dir: Path,
     text = (plan_dir / "plan.txt").read_text() if (plan_dir / "plan.txt").is_file() else ""
     notice = comment.notice_section(
         comment.PlanInput(summary, text),
-        title=f"Not applied at merge: the plan of {env_name} changed since it was reviewed "
-              f"(fingerprint {decision_fp(review)} reviewed, {summary.fingerprint[:12]} at "
-              f"{summary.commit[:12] or 'the merge commit'}).",
+        title=(f"Not applied at merge: the plan of {env_name} changed since it was reviewed "
+               f"(fingerprint {decision_fp(review)} reviewed, {summary.fingerprint[:12]} at "
+               f"{summary.commit[:12] or 'the merge commit'})." if github is not None
+               else f"{decision.what}."),
         details=[*diff.lines(), "Approve the apply in the protected environment, or open a "
                                 "new pull request."] + ([f"Run: {run_url(ctx.env)}"]
                                                         if run_url(ctx.env) else []),
         production=[s.name for s in ctx.config.specs if s.tier == "prod"],
         masker=ctx.masker())
     actions.step_summary(ctx.env, notice)
-    if review.comment_id is not None and review.pull is not None:
+    if github is not None and review.comment_id is not None and review.pull is not None:
         body = comment.with_notice(review.comment_body, notice)
         github.update_comment(repo, review.comment_id, body)
         ui.info(f"noted on PR #{review.pull.number}'s plan comment")
@@ -306,7 +312,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                          "neither --commit nor GITHUB_SHA is set, and this is no git checkout",
                          "pass --commit SHA (the merge commit), or --allow-unreviewed")
     token = ctx.env.get("GITHUB_TOKEN", "")
-    if not token and not args.allow_unreviewed:
+    if not token and not (args.allow_unreviewed or args.approved_fingerprint):
         raise MlopsError(
             "GITHUB_TOKEN is not set",
             "the guard reads the merged pull request's plan comment through the GitHub API",
@@ -328,20 +334,24 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if summary.status != "ok":
         raise MlopsError(f"the plan in {plan_dir} failed", summary.error[:2000],
                          "fix the error and re-run")
+    # For a held apply's approval: the approve job passes it back (--approved-fingerprint).
+    actions.outputs(ctx.env, {"fingerprint": summary.fingerprint})
 
     import requests
 
     from mlops.adapters.github import from_env
 
     with requests.Session() as session:
-        github = from_env(ctx.env, session) if token and commit else None
+        github = (from_env(ctx.env, session) if token and commit
+                  and not args.approved_fingerprint else None)
         review = (find_review(ctx, repo, commit, args.env, github) if github is not None
                   else Review(None, None, "", None, looked_up=False))
         decision = guard.decide(env=args.env, commit=commit, pull=review.pull,
                                 comment_found=review.comment_id is not None,
                                 reviewed=review.reviewed, fingerprint=summary.fingerprint,
                                 has_changes=summary.has_changes,
-                                allow_unreviewed=args.allow_unreviewed)
+                                allow_unreviewed=args.allow_unreviewed,
+                                approved=args.approved_fingerprint)
         if not review.looked_up and decision.outcome == guard.Outcome.UNREVIEWED:
             decision = replace(decision, what=f"{args.env}: applying without review "
                                               "(--allow-unreviewed; no GITHUB_TOKEN or no "
@@ -350,7 +360,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if not decision.apply:
             if decision.outcome == guard.Outcome.NOTHING:
                 return 0
-            if decision.outcome == guard.Outcome.CHANGED and github is not None:
+            if decision.outcome == guard.Outcome.CHANGED:
                 report_changed(ctx, args.env, plan_dir, summary, review, repo, decision, github)
             else:
                 actions.step_summary(ctx.env, f"> [!CAUTION]\n> ⛔ {decision.what}\n>\n"
@@ -359,7 +369,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     review_label = (decision.outcome.value if decision.refused is None
                     else f"{decision.outcome.value} ({decision.refused.value})")
-    if not review.looked_up:
+    if not review.looked_up and not args.approved_fingerprint:
         review_label = f"{decision.outcome.value} (no pull request looked up)"
     base = Record(env=args.env, kind="apply", outcome="applied", commit=commit,
                   time=datetime.now(UTC), actor=actor(ctx.env), fingerprint=summary.fingerprint,

@@ -8,9 +8,12 @@ per case.
 | apply                      | 0    | the new plan's fingerprint equals the reviewed one          |
 | nothing-to-apply           | 0    | the new plan changes nothing (whatever the review said)     |
 | unreviewed                 | 0    | --allow-unreviewed: applied anyway, recorded as unreviewed  |
+| approved                   | 0    | --approved-fingerprint: the plan is the one a reviewer      |
+|                            |      | approved after the guard held it (the `approve` job)        |
 | apply-failed               | 1    | terraform apply failed (the record says failed or partial)  |
 | (bad input)                | 2    | usage or configuration errors (MlopsError)                  |
-| plan-changed               | 3    | the fingerprints differ: never applied silently             |
+| plan-changed               | 3    | the fingerprints differ: never applied silently (also when  |
+|                            |      | the plan changed again after it was approved)               |
 | no-pull-request            | 4    | the commit came by a direct push: nothing was reviewed      |
 | not-planned-in-pr          | 5    | the PR's comment has no plan for this env (or no comment)   |
 | reviewed-plan-failed       | 6    | the plan on the PR failed: reviewers saw no plan            |
@@ -33,6 +36,7 @@ class Outcome(StrEnum):
     APPLY = "apply"
     NOTHING = "nothing-to-apply"
     UNREVIEWED = "unreviewed"
+    APPROVED = "approved"
     APPLY_FAILED = "apply-failed"
     CHANGED = "plan-changed"
     NO_PR = "no-pull-request"
@@ -43,7 +47,8 @@ class Outcome(StrEnum):
 
 
 EXIT_CODES: Mapping[Outcome, int] = {
-    Outcome.APPLY: 0, Outcome.NOTHING: 0, Outcome.UNREVIEWED: 0, Outcome.APPLY_FAILED: 1,
+    Outcome.APPLY: 0, Outcome.NOTHING: 0, Outcome.UNREVIEWED: 0, Outcome.APPROVED: 0,
+    Outcome.APPLY_FAILED: 1,
     Outcome.CHANGED: 3, Outcome.NO_PR: 4, Outcome.NOT_PLANNED: 5, Outcome.FAILED: 6,
     Outcome.STALE: 7, Outcome.LOCKED: 8,
 }
@@ -72,17 +77,31 @@ class Decision:
 
     @property
     def reviewed(self) -> bool:
-        return self.outcome == Outcome.APPLY
+        return self.outcome in (Outcome.APPLY, Outcome.APPROVED)
 
 
 def decide(*, env: str, commit: str, pull: PullFacts | None, comment_found: bool,
            reviewed: ReviewedPlan | None, fingerprint: str, has_changes: bool,
-           allow_unreviewed: bool = False) -> Decision:
-    """The guard's decision for applying the plan (`fingerprint`) made at `commit`."""
+           allow_unreviewed: bool = False, approved: str = "") -> Decision:
+    """The guard's decision for applying the plan (`fingerprint`) made at `commit`.
+    `approved`: the fingerprint (or its first 12+ characters) a reviewer approved after the
+    guard held a changed plan; then only that plan is applied, whatever the PR said."""
     short = commit[:12] or "this commit"
     if not has_changes:
         return Decision(Outcome.NOTHING, False,
                         f"{env}: the plan at {short} changes nothing; nothing to apply")
+    if approved:
+        if fingerprint.startswith(approved):
+            return Decision(Outcome.APPROVED, True,
+                            f"{env}: the plan at {short} is the plan approved after it was "
+                            f"held (fingerprint {fingerprint[:12]})")
+        return Decision(
+            Outcome.CHANGED, False,
+            f"not applying {env}: the plan changed again since it was approved (fingerprint "
+            f"{approved[:12]} approved, {fingerprint[:12]} now)",
+            "the approval was for the plan the held apply showed; this one differs",
+            "review the new plan in this job's summary, then re-run the workflow (the held "
+            "apply shows it and asks for approval again)")
     refusal = _refusal(env, short, pull, comment_found, reviewed, fingerprint)
     if refusal is None:
         assert pull is not None
