@@ -145,6 +145,23 @@ data "aws_iam_policy_document" "apply" {
     ]
   }
 
+  # `mlops endpoint rollback` (rollback.yml, under this role) checks that the release it
+  # swapped back to answers: one InvokeEndpoint per variant of the env's own endpoints.
+  statement {
+    sid       = "CheckEnvEndpointsAnswer"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = ["arn:aws:sagemaker:${each.value.region}:${local.account_id}:endpoint/${var.project}-${each.key}-*"]
+  }
+
+  # `mlops artifact push` (retrain.yml, under the first env's apply role) writes a model's
+  # content-addressed files into the env's artifact bucket: objects under models/ only
+  # (mlops creates them only when absent, If-None-Match), nothing else of the bucket.
+  statement {
+    sid       = "PushModelArtifacts"
+    actions   = ["s3:PutObject"]
+    resources = ["arn:aws:s3:::${var.project}-${each.key}-artifacts/models/*"]
+  }
+
   statement {
     sid = "ManageEnvRoles"
     actions = [

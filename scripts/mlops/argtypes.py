@@ -38,6 +38,17 @@ def non_negative_int(value: str) -> int:
     return number
 
 
+def optional_seconds(value: str) -> float | None:
+    """A duration in seconds; "" is the option's default (None), as a workflow passes an
+    unset input or repository variable (`--bake "$CANARY_BAKE"`)."""
+    if not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from err
+
+
 def output_dir(value: str) -> Path:
     """A directory to write into: created later, but it must not be a file already."""
     path = Path(value)

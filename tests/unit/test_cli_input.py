@@ -204,12 +204,24 @@ def test_a_number_option_refuses_what_is_not_a_number(
     (["docs", "check", "../.."], "is not a module name"),
     (["docs", "generate", "ml_bucket/../.."], "is not a module name"),
     (["plan", "--env", "dev", "--out", "{project}/mlops.yaml"], "is not a directory"),
+    (["canary", "promote", "--env", "dev", "--bake", "a minute"], "is not a number of seconds"),
+    (["canary", "promote", "--env", "dev", "--poll", "1s"], "is not a number of seconds"),
 ])
 def test_bad_values_are_refused_before_any_work(env: dict[str, str], project: Path,
                                                 argv: list[str], message: str) -> None:
     before = _tree(project.parent)
     run(env, *[a.replace("{project}", str(project)) for a in argv]).refused(message)
     assert _tree(project.parent) == before
+
+
+@pytest.mark.parametrize(("given", "bake"), [("", None), (" ", None), ("1", 1.0),
+                                             ("0.5", 0.5)])
+def test_an_empty_canary_timing_is_the_default(given: str, bake: float | None) -> None:
+    """_apply.yml passes `--bake "$CANARY_BAKE"`: an unset repository variable is empty,
+    and means the default (derived from the alarms), not an error."""
+    args = cli.build_parser().parse_args(["canary", "promote", "--env", "dev",
+                                          "--bake", given, "--poll", given])
+    assert (args.bake, args.poll) == (bake, bake)
 
 
 # ---------------------------------------------------------------- plan directories

@@ -195,6 +195,24 @@ def test_train_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
     assert not (tmp_path / "model.tar.gz").exists()
 
 
+def test_held_out_rows_need_only_scikit_learn_and_say_so() -> None:
+    """`mlops endpoint rollback` checks the old model with held-out rows: they need
+    scikit-learn (the train extra) but not the model server, and the error names them.
+    rollback.yml installs the extra for that kind: this is what a job without it printed."""
+    code = ("import sys; sys.modules['model_server'] = None; sys.modules['skops'] = None\n"
+            "from mlops.adapters import training\n"
+            "assert len(training.holdout_rows('breast_cancer')) > 5\n"
+            "sys.modules['sklearn'] = None\n"
+            "from mlops.errors import MlopsError\n"
+            "try:\n    training.holdout_rows('breast_cancer')\n"
+            "except MlopsError as err:\n    print(err.render())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "reading the held-out rows of the breast_cancer data set needs sklearn" in done.stdout
+    assert "pip install -e '.[train]'" in done.stdout and "model_server" not in done.stdout
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["traffic", "--env", "dev", "--rps", "0", "--duration", "1"], "--rps 0 is out of range"),
     (["traffic", "--env", "dev", "--rps", "5", "--duration", "-1"], "--duration -1 is out of"),

@@ -157,7 +157,10 @@ def _interpreter(version: str) -> Path | None:
 
 
 # The extras the workflows install (`pip install -e '.[X]'`): warm in the tool cache too.
-WORKFLOW_EXTRAS = ("moduletests", "k8s")
+WORKFLOW_EXTRAS = ("moduletests", "k8s", "train")
+# Other distributions of this repository a workflow installs (retrain.yml: `pip install
+# -e scripts/model_server`): their dependencies are warm too.
+WORKFLOW_DISTRIBUTIONS = ("scripts/model_server",)
 
 
 def runtime_requirements() -> list[str]:
@@ -166,6 +169,9 @@ def runtime_requirements() -> list[str]:
     pins = list(project["dependencies"])
     for extra in WORKFLOW_EXTRAS:
         pins += [pin for pin in extras.get(extra, []) if pin not in pins]
+    for dist in WORKFLOW_DISTRIBUTIONS:
+        other = tomllib.loads((ROOT / dist / "pyproject.toml").read_text())["project"]
+        pins += [pin for pin in other["dependencies"] if pin not in pins]
     return pins
 
 
@@ -429,6 +435,7 @@ class Act:
     repo: Repo
     tool_cache: ToolCache = field(default_factory=ToolCache)
     runs: int = 0
+    run_numbers: dict[str, int] = field(default_factory=dict)  # workflow -> its last run
     timings: list[tuple[str, float]] = field(default_factory=list)
 
     @property
@@ -450,6 +457,8 @@ class Act:
         text = with_called_workflows(path)
         self.runs += 1
         run_id = str(9000 + self.runs)
+        # github.run_number counts the runs of one workflow (1, 2, ...), run_id all runs
+        self.run_numbers[workflow] = self.run_numbers.get(workflow, 0) + 1
         github_env: dict[str, str] = {}
         if github is not None:
             github.oidc = replace(
@@ -473,6 +482,7 @@ class Act:
             "PAGER": "cat",
             "GIT_PAGER": "cat",
             "GITHUB_RUN_ID": run_id,
+            "GITHUB_RUN_NUMBER": str(self.run_numbers[workflow]),
             "STANDIN_GIT_URL": self.repo.url,
             "STANDIN_ARTIFACTS": str(run_dir / "artifacts"),
             "STANDIN_CACHE": str(self.home / "cache"),

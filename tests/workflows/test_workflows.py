@@ -401,8 +401,9 @@ def test_mlops_calls_parse_with_the_real_cli(
     assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
     # A variable stands for a valid value: a number after a number option (--pr), else
     # "dev" (a valid string, and an env name: --env is checked where it is parsed).
-    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in ("--pr", "--jobs", "--port", "--seed")
-                             else "dev", arg) for i, arg in enumerate(argv)]
+    numbers = ("--pr", "--jobs", "--port", "--seed", "--bake", "--poll")
+    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in numbers else "dev", arg)
+            for i, arg in enumerate(argv)]
     try:
         args = build_parser().parse_args(argv)
     except SystemExit:

@@ -20,20 +20,32 @@ from mlops.errors import MlopsError
 LIBRARIES = ("scikit-learn", "skops", "numpy", "scipy", "model-server")
 
 
-def require() -> None:
+TRAINING_MODULES = ("sklearn", "skops", "numpy", "model_server.artifact")
+# The held-out rows (`mlops endpoint rollback`'s check, `mlops traffic`'s payloads) come
+# from the data sets bundled with scikit-learn: no skops, no model server.
+HOLDOUT_MODULES = ("sklearn", "numpy")
+
+
+def require(what: str = "training", modules: tuple[str, ...] = TRAINING_MODULES) -> None:
     missing = []
-    for module in ("sklearn", "skops", "numpy", "model_server.artifact"):
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError:
             missing.append(module.split(".")[0])
-    if missing:
+    if not missing:
+        return
+    if "model_server" in missing:
         raise MlopsError(
-            f"training needs {', '.join(missing)}, which is not installed here",
+            f"{what} needs {', '.join(missing)}, which is not installed here",
             "scikit-learn, skops and numpy are the optional `train` extra of mlops, and the "
             "artifact format is the model server package (scripts/model_server)",
             "pip install -e scripts/model_server -e '.[train]'  (or `make setup`, which "
             "installs everything)")
+    raise MlopsError(
+        f"{what} needs {', '.join(missing)}, which is not installed here",
+        "the data sets ship with scikit-learn, the optional `train` extra of mlops",
+        "pip install -e '.[train]'  (or `make setup`, which installs everything)")
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,7 @@ def split(data: Dataset) -> tuple[Any, Any, Any, Any]:
 
 def holdout_rows(name: str) -> list[list[float]]:
     """The held-out feature rows of a data set, as InvokeEndpoint payload rows."""
-    require()
+    require(f"reading the held-out rows of the {name} data set", HOLDOUT_MODULES)
     _, test_x, _, _ = split(load_dataset(name))
     rows: list[list[float]] = test_x.tolist()
     return rows

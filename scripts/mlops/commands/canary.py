@@ -95,11 +95,12 @@ def register(sub: Any) -> None:
                          help="the env whose canary is promoted")
     promote.add_argument("--steps", default=",".join(f"{s:g}" for s in canary.DEFAULT_STEPS),
                          help="the canary's share at each step, percent (default 10,25,50,100)")
-    promote.add_argument("--bake", type=float, default=None, metavar="S",
-                         help="seconds at each step (default: twice the longest alarm window)")
-    promote.add_argument("--poll", type=float, default=None, metavar="S",
-                         help="seconds between checks (default: a fifth of the shortest alarm "
-                              "period, 1-15)")
+    promote.add_argument("--bake", type=argtypes.optional_seconds, default=None, metavar="S",
+                         help="seconds at each step (default, or empty: twice the longest "
+                              "alarm window)")
+    promote.add_argument("--poll", type=argtypes.optional_seconds, default=None, metavar="S",
+                         help="seconds between checks (default, or empty: a fifth of the "
+                              "shortest alarm period, 1-15)")
     promote.add_argument("--update-timeout", type=float, default=DEFAULT_UPDATE_TIMEOUT,
                          metavar="S", help="longest wait for the endpoint to take an update "
                                            f"(default {DEFAULT_UPDATE_TIMEOUT:g})")
