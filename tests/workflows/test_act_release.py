@@ -47,7 +47,7 @@ from mlops.core import release
 from mlops.localcloud.github import FakeGitHub, FakePull, OidcSettings
 
 pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
-              pytest.mark.xdist_group("act")]
+              pytest.mark.xdist_group("act-release")]
 
 ENV = "dev"
 TFVARS = f"envs/{ENV}/terraform.tfvars"
