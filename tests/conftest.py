@@ -37,7 +37,22 @@ _NEEDS_MARK = {"cloud": {"cloud", "mlops_env", "bootstrapped", "project_env",
                              "module_cloud"}}
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+SLOW_FIRST = ("workflow", "slow")  # markers of the minutes-long tests
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config,
+                                  items: list[pytest.Item]) -> Iterator[None]:
+    """After every other hook: the slow tests (`workflow`, `slow`) move to the front, in
+    their order otherwise, so that xdist (`--dist loadscope --no-loadscope-reorder`) starts
+    their modules first and the short tests fill the other workers, instead of a slow
+    module starting last and running alone."""
+    yield
+    _check_marks(items)
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_FIRST))
+
+
+def _check_marks(items: list[pytest.Item]) -> None:
     unmarked = [f"{item.nodeid} uses {', '.join(sorted(used))} but is not marked {mark!r}"
                 for item in items for mark, fixtures in _NEEDS_MARK.items()
                 if (used := fixtures & set(getattr(item, "fixturenames", ())))

@@ -22,7 +22,7 @@ MLOPS = str(Path(sys.executable).parent / "mlops")
 MAX_LINES = 60
 STEPS = 21
 
-pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
+pytestmark = [pytest.mark.terraform, pytest.mark.cloud, pytest.mark.slow]
 
 
 def test_the_demo_reads_as_a_story(cloud: Any, tmp_path: Path) -> None:

@@ -523,6 +523,7 @@ def _drift_plan(run_mlops: Any, cloud: Any, env: dict[str, str], bucket: str,
 
 @pytest.mark.terraform
 @pytest.mark.cloud
+@pytest.mark.slow
 @pytest.mark.parametrize("env_name", ENVS)
 def test_env_applies_with_zero_drift_and_destroys_cleanly(
         env_name: str, bootstrapped: Any, cloud: Any, project_env: Any, run_mlops: Any,

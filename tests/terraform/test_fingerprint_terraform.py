@@ -18,7 +18,7 @@ from mlops import context
 from mlops.commands.plan import init_env
 from mlops.core import fingerprint
 
-pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
+pytestmark = [pytest.mark.terraform, pytest.mark.cloud, pytest.mark.slow]
 
 REPLANS = 20
 # Terraform and the AWS provider are Go programs that spend about a quarter of a plan's CPU

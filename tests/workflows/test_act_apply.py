@@ -40,8 +40,7 @@ from mlops.cli import main
 from mlops.core import comment
 from mlops.localcloud.github import FakeGitHub, OidcSettings
 
-pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
-              pytest.mark.xdist_group("act")]
+pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform]
 
 ENVS = ("dev", "staging")
 

@@ -23,8 +23,7 @@ from actrunner import Act, ActRun, WorkflowCloud, repository_payload
 from mlops.cli import main
 from mlops.localcloud.github import FakeGitHub, FakeIssue
 
-pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
-              pytest.mark.xdist_group("act")]
+pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform]
 
 BUCKET = "mlops-demo-dev-drift-probe"
 SMALL_DEV_ROOT = {

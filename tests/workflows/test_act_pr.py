@@ -24,8 +24,7 @@ from actrunner import Act, WorkflowCloud, repository_payload
 from mlops.core import comment
 from mlops.localcloud.github import FakeGitHub
 
-pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
-              pytest.mark.xdist_group("act")]
+pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform]
 
 PR = 42
 

@@ -15,8 +15,7 @@ from botocore.exceptions import ClientError
 
 from mlops.localcloud.github import FakeGitHub
 
-pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
-              pytest.mark.xdist_group("act")]
+pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform]
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 PAST = "2020-01-01T00:00:00Z"

@@ -46,8 +46,7 @@ from mlops.cli import main
 from mlops.core import release
 from mlops.localcloud.github import FakeGitHub, FakePull, OidcSettings
 
-pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform,
-              pytest.mark.xdist_group("act-release")]
+pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform]
 
 ENV = "dev"
 TFVARS = f"envs/{ENV}/terraform.tfvars"

@@ -13,7 +13,7 @@ import pytest
 from actrunner import Act, ActRun, local_repositories, repository_payload
 
 # terraform: the setup-terraform stand-in puts the machine's Terraform on PATH
-pytestmark = [pytest.mark.workflow, pytest.mark.terraform, pytest.mark.xdist_group("act")]
+pytestmark = [pytest.mark.workflow, pytest.mark.terraform]
 
 SELFTEST = Path(__file__).resolve().parents[1] / "actions" / "selftest" / "standins.yml"
 

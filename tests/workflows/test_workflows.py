@@ -170,10 +170,12 @@ def test_comment_permissions_only_where_a_comment_is_posted(workflow_path: Path)
             continue  # a reusable workflow call: the called jobs are checked themselves
         perms = job.get("permissions") or {}
         calls = _calls(job)
-        # `mlops apply` notes a held plan on the merged PR's comment; rollback, canary and
-        # endpoint rollback open their follow-up pull request.
+        # `mlops apply` notes a held plan on the merged PR's comment (not when it applies a
+        # held plan as approved: no PR lookup); rollback, canary and endpoint rollback open
+        # their follow-up pull request.
         posts = any(c[:2] == ["comment", "post"] or c[:1] == ["rollback"]
-                    or (c[:1] == ["apply"] and "--allow-unreviewed" not in c)
+                    or (c[:1] == ["apply"] and "--allow-unreviewed" not in c
+                        and "--approved-fingerprint" not in c)
                     or c[:2] in (["canary", "abort"], ["canary", "promote"],
                                  ["endpoint", "rollback"], ["release", "--env"])
                     for c in calls)
@@ -399,10 +401,12 @@ def test_mlops_calls_parse_with_the_real_cli(
     used = {name for arg in argv for name in SHELL_VAR_RE.findall(arg)}
     missing = sorted(v for v in used if v not in step["_env"] and not RUNNER_VAR_RE.match(v))
     assert not missing, f"{here}: `{call}` uses ${', $'.join(missing)}, not set in env:"
-    # A variable stands for a valid value: a number after a number option (--pr), else
-    # "dev" (a valid string, and an env name: --env is checked where it is parsed).
+    # A variable stands for a valid value: a number after a number option (--pr), a
+    # fingerprint after --approved-fingerprint, else "dev" (a valid string, and an env
+    # name: --env is checked where it is parsed).
     numbers = ("--pr", "--jobs", "--port", "--seed", "--bake", "--poll")
-    argv = [SHELL_VAR_RE.sub("1" if i and argv[i - 1] in numbers else "dev", arg)
+    samples = {**dict.fromkeys(numbers, "1"), "--approved-fingerprint": "0123456789ab" * 2}
+    argv = [SHELL_VAR_RE.sub(samples.get(argv[i - 1], "dev") if i else "dev", arg)
             for i, arg in enumerate(argv)]
     try:
         args = build_parser().parse_args(argv)

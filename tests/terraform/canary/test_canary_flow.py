@@ -39,7 +39,8 @@ from mlops.adapters.statelock import StateLock
 from mlops.core import release
 from mlops.localcloud import control
 
-pytestmark = [pytest.mark.terraform, pytest.mark.cloud, pytest.mark.xdist_group("canary")]
+pytestmark = [pytest.mark.terraform, pytest.mark.cloud,
+              pytest.mark.slow]
 
 ENV = "dev"
 MODULE = "module.endpoint[0]"
