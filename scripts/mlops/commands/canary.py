@@ -156,7 +156,8 @@ class Store:
         self.s3.write(self.bucket, canary.record_key(self.env), record.to_json().encode())
 
     def read_abort(self, config: str) -> str:
-        """Who asked to abort the release serving `config`, and when ("" if nobody)."""
+        """Who asked to abort the release serving `config`, when, and why if they said
+        ("" if nobody)."""
         import json
 
         body = self.s3.get(self.bucket, canary.abort_key(self.env))
@@ -166,14 +167,15 @@ class Store:
             data = {}
         if not isinstance(data, dict) or data.get("config") != config:
             return ""
-        return f"{data.get('who', 'someone')} at {data.get('time', '?')}"
+        why = f" ({data['reason']})" if data.get("reason") else ""
+        return f"{data.get('who', 'someone')} at {data.get('time', '?')}{why}"
 
-    def write_abort(self, config: str, who: str) -> None:
+    def write_abort(self, config: str, who: str, reason: str = "") -> None:
         import json
 
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.s3.write(self.bucket, canary.abort_key(self.env),
-                      json.dumps({"config": config, "who": who, "time": now}).encode())
+        self.s3.write(self.bucket, canary.abort_key(self.env), json.dumps(
+            {"config": config, "who": who, "time": now, "reason": reason}).encode())
 
     def clear_abort(self) -> None:
         self.s3.delete(self.bucket, canary.abort_key(self.env))
@@ -591,7 +593,8 @@ def run_abort(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             raise MlopsError(f"release {target.release_of(view.config)} of {args.env} has no "
                              "canary: nothing to abort", "", "")
         release_key = target.release_of(view.config) or view.config
-        store.write_abort(view.config, who)  # a running promotion stops at its next poll
+        # a running promotion stops at its next poll, and says who and why
+        store.write_abort(view.config, who, args.reason)
         share = canary.share(view.weight("canary"), view.weight("stable"))
         ui.step(f"{args.env}: aborting the canary of release {release_key} (at "
                 f"{canary.pct(round(share, 2))}): 100% back on stable")
