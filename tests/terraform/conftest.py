@@ -187,3 +187,29 @@ def repo_copy_fixture() -> Callable[..., Path]:
 @pytest.fixture(name="small_project", scope="session")
 def small_project_fixture() -> Callable[..., Path]:
     return _small_project
+
+
+# A root whose `terraform apply` holds the state lock until a file exists (-var
+# release_file=PATH; without it, no wait): how the lock tests make Terraform hold the lock
+# while mlops is refused, or the other way round (test_statelock_terraform.py,
+# canary/test_canary_refusals.py).
+WAITING_ROOT = {"main.tf": '''
+variable "release_file" {
+  type    = string
+  default = ""
+}
+
+resource "terraform_data" "wait" {
+  input = "v1"
+
+  provisioner "local-exec" {
+    command     = "while [ ! -e \\"$RELEASE\\" ]; do sleep 0.1; done"
+    environment = { RELEASE = var.release_file == "" ? "/" : var.release_file }
+  }
+}
+'''}
+
+
+@pytest.fixture(name="waiting_root", scope="session")
+def waiting_root_fixture() -> dict[str, str]:
+    return WAITING_ROOT

@@ -16,22 +16,6 @@ from mlops.commands.plan import init_env
 
 pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
 
-# Blocks inside `terraform apply` (so Terraform holds the lock) until the file exists.
-WAITING_ROOT = {"main.tf": '''
-variable "release_file" {
-  type    = string
-  default = ""
-}
-
-resource "terraform_data" "wait" {
-  input = "v1"
-
-  provisioner "local-exec" {
-    command     = "while [ ! -e \\"$RELEASE\\" ]; do sleep 0.1; done"
-    environment = { RELEASE = var.release_file == "" ? "/" : var.release_file }
-  }
-}
-'''}
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -44,8 +28,9 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 
 def test_terraform_refuses_to_apply_while_mlops_holds_the_lock(
-        bootstrapped: Any, project_env: Any, small_project: Any, tmp_path: Path) -> None:
-    root = small_project(tmp_path / "proj", {"dev": WAITING_ROOT})
+        bootstrapped: Any, project_env: Any, small_project: Any,
+        waiting_root: dict[str, str], tmp_path: Path) -> None:
+    root = small_project(tmp_path / "proj", {"dev": waiting_root})
     ctx = context.load(project_env(root))
     lock = ctx.state_lock("dev")
     tf = init_env(ctx, "dev")
@@ -66,8 +51,9 @@ def test_terraform_refuses_to_apply_while_mlops_holds_the_lock(
 
 
 def test_mlops_cannot_take_the_lock_while_terraform_applies(
-        bootstrapped: Any, project_env: Any, small_project: Any, tmp_path: Path) -> None:
-    root = small_project(tmp_path / "proj", {"dev": WAITING_ROOT})
+        bootstrapped: Any, project_env: Any, small_project: Any,
+        waiting_root: dict[str, str], tmp_path: Path) -> None:
+    root = small_project(tmp_path / "proj", {"dev": waiting_root})
     ctx = context.load(project_env(root))
     lock = ctx.state_lock("dev")
     tf = init_env(ctx, "dev")

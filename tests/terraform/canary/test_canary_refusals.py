@@ -17,21 +17,6 @@ from mlops.commands.plan import init_env
 
 pytestmark = [pytest.mark.terraform, pytest.mark.cloud]
 
-# Blocks inside `terraform apply` (so Terraform holds the lock) until the file exists.
-WAITING_ROOT = {"main.tf": '''
-variable "release_file" {
-  type    = string
-  default = ""
-}
-
-resource "terraform_data" "wait" {
-  input = "v1"
-
-  provisioner "local-exec" {
-    command = "while [ -n \\"${var.release_file}\\" ] && [ ! -e \\"${var.release_file}\\" ]; do sleep 0.1; done"
-  }
-}
-'''}  # noqa: E501 (one shell command line of HCL)
 NOTHING_SERVED = {"main.tf": 'output "endpoint" {\n  value = null\n}\n'}
 
 
@@ -40,9 +25,9 @@ def _flat(text: str) -> str:
 
 
 def test_promote_abort_and_rollback_are_refused_while_terraform_applies(
-        bootstrapped: Any, project_env: Any, small_project: Any, run_mlops: Any,
-        tmp_path: Path) -> None:
-    root = small_project(tmp_path / "proj", {"dev": WAITING_ROOT})
+        bootstrapped: Any, project_env: Any, small_project: Any,
+        waiting_root: dict[str, str], run_mlops: Any, tmp_path: Path) -> None:
+    root = small_project(tmp_path / "proj", {"dev": waiting_root})
     env = project_env(root)
     ctx = context.load(env)
     lock = ctx.state_lock("dev")
