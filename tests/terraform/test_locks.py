@@ -36,6 +36,27 @@ resource "terraform_data" "slow" {
 ''', "terraform.tfvars": 'generation = "a"\n'}
 
 
+# For two applies at once: changing `generation` replaces the resource, and its creation
+# (a provisioner runs only on create) holds the state lock for 8 s, longer than the two
+# processes' start-up can drift apart on a loaded machine. (An in-place update would be
+# instant: the second run could then start after the first had finished and find nothing
+# to do.) The first apply (generation "a") is quick.
+SLOW_REPLACE = {"main.tf": '''
+variable "generation" {
+  type = string
+}
+
+resource "terraform_data" "slow" {
+  input            = var.generation
+  triggers_replace = var.generation
+
+  provisioner "local-exec" {
+    command = "${var.generation == "a" ? "true" : "sleep 8"}"
+  }
+}
+''', "terraform.tfvars": 'generation = "a"\n'}
+
+
 def flat(text: str) -> str:
     return " ".join(text.split())
 
@@ -89,7 +110,7 @@ def test_a_held_lock_names_its_holder_and_unlock_refuses_until_it_may(
 def test_two_applies_at_the_same_moment_exactly_one_applies(
         bootstrapped: Any, project_env: Any, small_project: Any, run_mlops: Any, cloud: Any,
         tmp_path: Path) -> None:
-    root = small_project(tmp_path / "proj", {"dev": dict(SLOW_ROOT)})
+    root = small_project(tmp_path / "proj", {"dev": dict(SLOW_REPLACE)})
     env = project_env(root)
     run_mlops(env, "apply", "--env", "dev", "--allow-unreviewed").check(0)
     lock = context.load(env).state_lock("dev")
