@@ -17,8 +17,10 @@ def info(message: str) -> None:
 
 
 @contextmanager
-def stage(message: str) -> Iterator[None]:
+def stage(message: str, subject: str = "") -> Iterator[None]:
+    """`==> message`, then `done in Xs` (`<subject> done in Xs` when stages run in
+    parallel and their lines interleave)."""
     step(message)
     started = time.monotonic()
     yield
-    info(f"done in {time.monotonic() - started:.1f}s")
+    info(f"{subject + ' ' if subject else ''}done in {time.monotonic() - started:.1f}s")

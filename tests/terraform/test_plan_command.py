@@ -429,6 +429,10 @@ def test_plan_changed_plans_affected_envs_in_parallel(
         f"expected {{'envs': {envs}, 'k8s': []}}")
     assert f"planning {', '.join(envs)} in parallel" in run.stderr, (
         f"expected the parallel plan of {envs}; found:\n{run.stderr[-3000:]}")
+    # The worker's plugin cache holds the AWS provider (bootstrap filled it): every env's
+    # init only reads it, so none waits for the others (plan.CacheFill).
+    assert "inits alone" not in run.stderr, (
+        f"with a warm plugin cache no init should run alone:\n{run.stderr[-3000:]}")
     for env_name in envs:
         summary = read_json(out / env_name / "summary.json")
         assert summary["status"] == "ok" and summary["env"] == env_name, (

@@ -179,3 +179,79 @@ def test_the_version_is_asked_once_per_binary(repo: Path, tmp_path: Path) -> Non
     with pytest.raises(MlopsError, match=r"1\.3\.9 .* is too old"):
         prepare(Settings.from_env(env), env)
     assert calls.read_text().count("run") == 2
+
+
+# -- the plugin cache: which inits only read it (commands/plan.py CacheFill) --------------
+
+ROOT = Path(__file__).resolve().parents[2]
+TWO_PROVIDERS = '''# This file is maintained automatically by "terraform init".
+# Manual edits may be lost in future updates.
+
+provider "registry.terraform.io/hashicorp/aws" {
+  version     = "5.100.0"
+  constraints = ">= 5.0.0, 5.100.0"
+  hashes = [
+    "h1:edXOJWE4ORX8Fm+dpVpICzMZJat4AX0VRCAy/xkcOc0=",
+  ]
+}
+
+provider "registry.terraform.io/hashicorp/random" {
+  version = "3.6.3"
+  hashes = [
+    "h1:zG9uFP8l9u+yGZZvi5Te7PV62j50azpgwPunq2vTm1E=",
+    "zh:04ceb65210251339f07cd4611885d242cd4d0c7306e86dda9785396807c00451",
+  ]
+}
+'''
+
+
+@pytest.mark.parametrize("lock", sorted(
+    str(p.relative_to(ROOT)) for p in [*ROOT.glob("envs/*/.terraform.lock.hcl"),
+                                       ROOT / "bootstrap" / ".terraform.lock.hcl"]))
+def test_every_committed_lock_file_pins_the_aws_provider(lock: str) -> None:
+    # The lock files terraform init wrote: the oracle for the format is Terraform's own.
+    found = toolchain.locked_providers((ROOT / lock).read_text())
+    assert found == {"registry.terraform.io/hashicorp/aws": "5.100.0"}, f"{lock}: {found}"
+
+
+def test_a_lock_file_with_two_providers_pins_both() -> None:
+    assert toolchain.locked_providers(TWO_PROVIDERS) == {
+        "registry.terraform.io/hashicorp/aws": "5.100.0",
+        "registry.terraform.io/hashicorp/random": "3.6.3"}
+    assert toolchain.cache_entries(Path("/cache"), TWO_PROVIDERS, "linux_amd64") == [
+        Path("/cache/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64"),
+        Path("/cache/registry.terraform.io/hashicorp/random/3.6.3/linux_amd64")]
+    assert toolchain.locked_providers("# no provider yet\n") == {}
+
+
+def _cache_with(root: Path, *providers: tuple[str, str], executable: bool = True) -> Path:
+    from mlops.adapters.terraform import _platform
+
+    for source, version in providers:
+        entry = root / source / version / str(_platform())
+        entry.mkdir(parents=True)
+        binary = entry / f"terraform-provider-{source.rsplit('/', 1)[1]}_v{version}_x5"
+        binary.write_text("")
+        binary.chmod(0o755 if executable else 0o644)
+    return root
+
+
+AWS = ("registry.terraform.io/hashicorp/aws", "5.100.0")
+RANDOM = ("registry.terraform.io/hashicorp/random", "3.6.3")
+
+
+@pytest.mark.parametrize(("cached", "executable", "lock", "expected"), [
+    ((AWS, RANDOM), True, TWO_PROVIDERS, True),
+    ((AWS,), True, TWO_PROVIDERS, False),  # random would be installed: a write
+    ((AWS, RANDOM), False, TWO_PROVIDERS, False),  # an entry without its executable
+    ((), True, TWO_PROVIDERS, False),
+    ((AWS,), True, None, False),  # no lock file: init picks versions and may write
+    ((AWS,), True, "# empty\n", False),
+], ids=["all-cached", "one-missing", "not-executable", "empty-cache", "no-lock", "no-provider"])
+def test_an_init_only_reads_the_cache_when_every_locked_provider_is_in_it(
+        tmp_path: Path, cached: tuple[tuple[str, str], ...], executable: bool,
+        lock: str | None, expected: bool) -> None:
+    from mlops.adapters.terraform import providers_cached
+
+    cache = _cache_with(tmp_path / "cache", *cached, executable=executable)
+    assert providers_cached(lock.encode() if lock is not None else None, cache) is expected

@@ -201,8 +201,7 @@ class Terraform:
             for module in json.loads(manifest.read_text()).get("Modules", []):
                 if module.get("Dir"):
                     dirs.append((self.workdir / module["Dir"]).resolve())
-        lock = self.workdir / ".terraform.lock.hcl"
-        digest.update(b"lock\0" + (lock.read_bytes() if lock.is_file() else b"(none)") + b"\0")
+        digest.update(b"lock\0" + (lock_file(self.workdir) or b"(none)") + b"\0")
         for directory in sorted(set(dirs)):
             for path in sorted(directory.glob("*.tf*")):
                 if path.is_file() and not path.name.endswith(".tfstate"):
@@ -273,6 +272,37 @@ class Terraform:
         """name -> value for printing: sensitive outputs are "(sensitive)", never shown."""
         return {name: "(sensitive)" if out.get("sensitive") else out.get("value")
                 for name, out in self.outputs().items()}
+
+
+def lock_file(root: Path) -> bytes | None:
+    """A root's dependency lock file (.terraform.lock.hcl), or None without one."""
+    lock = root / ".terraform.lock.hcl"
+    return lock.read_bytes() if lock.is_file() else None
+
+
+def providers_cached(lock: bytes | None, plugin_cache: Path) -> bool:
+    """Whether the shared plugin cache already holds every provider a lock file pins, for
+    this machine's platform (an entry holding the provider's executable): an init with that
+    lock file then only reads the cache. False without a lock file (init picks versions,
+    and may write) or on an unknown platform."""
+    target = _platform()
+    if lock is None or target is None:
+        return False
+    entries = toolchain.cache_entries(plugin_cache, lock.decode("utf-8", "replace"), target)
+    return bool(entries) and all(
+        any(f.name.startswith("terraform-provider-") and os.access(f, os.X_OK)
+            for f in (entry.iterdir() if entry.is_dir() else ()))
+        for entry in entries)
+
+
+def _platform() -> str | None:
+    """Terraform's name for this machine's platform (GOOS_GOARCH), e.g. linux_amd64."""
+    import platform
+
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower())
+    system = platform.system().lower()
+    return f"{system}_{arch}" if arch and system in ("linux", "darwin") else None
 
 
 def fmt_text(text: str, env: Mapping[str, str], name: str = "terraform.tfvars") -> str:

@@ -15,23 +15,23 @@ With --changed, DIR holds one such directory per env, and changed.json the decis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops import argtypes, context, ui
+from mlops.adapters import terraform
 from mlops.adapters.prices import load_prices
 from mlops.adapters.terraform import Terraform, TerraformError
 from mlops.core import masking, plansummary
 from mlops.errors import MlopsError
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 # Imported where used: `mlops plan --env` does not pay for the change detection (git, the
 # module graph) at start-up, on every plan.
@@ -56,7 +56,8 @@ def register(sub: Any) -> None:
                         "apply step's stale-plan guard (default: the pull request's head from "
                         "GITHUB_EVENT_PATH, else GITHUB_SHA, else git HEAD)")
     parser.add_argument("--jobs", type=argtypes.non_negative_int, default=0,
-                        help="parallel plans with --changed (default: number of cores)")
+                        help="envs planned at once with --changed (default: every affected "
+                        "env, up to twice the cores and at least 4)")
     parser.set_defaults(func=run)
 
 
@@ -77,9 +78,9 @@ def init_env(ctx: context.Context, env_name: str) -> Terraform:
     ui.step(f"{env_name}: terraform init")
     started = time.monotonic()
     if ctx.init_backend(tf, env_name):
-        ui.info(f"done in {time.monotonic() - started:.1f}s")
+        ui.info(f"{env_name}: init done in {time.monotonic() - started:.1f}s")
     else:
-        ui.info("skipped: nothing it depends on changed")
+        ui.info(f"{env_name}: init skipped: nothing it depends on changed")
     return tf
 
 
@@ -125,7 +126,8 @@ def plan_env(ctx: context.Context, env_name: str, out: Path, *, destroy: bool = 
     try:
         if tf is None:
             tf = init_env(ctx, env_name)
-        with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}"):
+        with ui.stage(f"{env_name}: terraform plan{' -destroy' if destroy else ''}",
+                      f"{env_name}: plan"):
             code, text = tf.plan_with_text(out / "plan.tfplan", destroy=destroy,
                                            lock_timeout=lock_timeout)
             plan = tf.show_json(out / "plan.tfplan")
@@ -159,34 +161,77 @@ def _with_backend_cause(ctx: context.Context, env_name: str, err: MlopsError) ->
 
 def plan_many(ctx: context.Context, envs: Sequence[str], out: Path, *, jobs: int,
               destroy: bool = False, commit: str = "") -> list[PlanOutput]:
-    """Plan several envs in parallel, in the order given (the promotion order). Inits run
-    one after another (they share the provider cache, which Terraform does not promise is
-    safe to fill concurrently); each env's plan starts as soon as its own init is done."""
+    """Plan several envs in parallel; results in the order given (the promotion order).
+
+    Each env inits, then plans; at most `jobs` envs at once (default_jobs). The inits share the
+    provider plugin cache, which Terraform does not promise is safe to fill concurrently
+    (two inits installing the same provider into it race: hashicorp/terraform#31964). So
+    an init that may write to the cache runs alone (CacheFill), and the others, whose
+    providers the cache already holds, only read from it and run in parallel: with a warm
+    cache (the CI cache, or any run after the first) every env inits at once."""
     def failed(env_name: str, err: MlopsError) -> PlanOutput:
         return PlanOutput(env_name, out / env_name, changes=False, failed=True,
                           error=base_masker(ctx).mask(err.render()))
 
-    def one(env_name: str, tf: Terraform) -> PlanOutput:
+    fill = CacheFill(ctx.settings.plugin_cache)
+    # Once, before the threads: every env's backend config needs the account. A failure
+    # is left to each env's init, whose plan dir then records why.
+    with contextlib.suppress(MlopsError):
+        ctx.caller_account()
+
+    def one(env_name: str) -> PlanOutput:
+        try:
+            tf = fill.init(ctx, env_name)
+        except MlopsError as err:  # recorded in the plan dir: the comment says why
+            record_failure(ctx, env_name, out / env_name, err, commit=commit)
+            return failed(env_name, err)
         try:
             return plan_env(ctx, env_name, out / env_name, destroy=destroy, tf=tf,
                             commit=commit)
         except MlopsError as err:
             return failed(env_name, err)
 
-    workers = max(1, min(len(envs), jobs or os.cpu_count() or 1))
     from concurrent.futures import ThreadPoolExecutor
 
-    results: dict[str, PlanOutput | Future[PlanOutput]] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for env_name in envs:
-            try:
-                tf = init_env(ctx, env_name)
-            except MlopsError as err:  # recorded in the plan dir: the comment says why
-                record_failure(ctx, env_name, out / env_name, err, commit=commit)
-                results[env_name] = failed(env_name, err)
-                continue
-            results[env_name] = pool.submit(one, env_name, tf)
-        return [r if isinstance(r, PlanOutput) else r.result() for r in results.values()]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(envs), jobs or default_jobs()))) as pool:
+        return list(pool.map(one, envs))
+
+
+def default_jobs() -> int:
+    """Envs planned at once by default: twice the cores, at least 4. A plan waits on the
+    cloud's API as much as it computes (against AWS, refreshing each resource is a round
+    trip), so more plans than cores keep the cores busy; on 2 cores, 3 envs planned at
+    once finish sooner than 2 at a time then the third alone (docs/benchmarks.md).
+    Atlantis' parallel pool defaults to 15."""
+    return max(4, 2 * (os.cpu_count() or 1))
+
+
+class CacheFill:
+    """Inits that may write to the shared plugin cache run one at a time; inits whose
+    lock file's providers are all in the cache already (Terraform.providers_cached) run
+    at once. After an init has run, the cache holds its lock file's providers."""
+
+    def __init__(self, plugin_cache: Path) -> None:
+        self.plugin_cache = plugin_cache
+        self._alone = threading.Lock()
+        self._warm: set[bytes] = set()  # lock files an init of this run has filled for
+
+    def init(self, ctx: context.Context, env_name: str) -> Terraform:
+        lock = terraform.lock_file(ctx.env_root(env_name))
+        if not self._reads_only(lock):
+            with self._alone:
+                if not self._reads_only(lock):
+                    ui.info(f"{env_name}: its providers are not in the plugin cache yet: "
+                            "it inits alone, filling the cache")
+                    tf = init_env(ctx, env_name)
+                    if lock is not None:
+                        self._warm.add(lock)
+                    return tf
+        return init_env(ctx, env_name)
+
+    def _reads_only(self, lock: bytes | None) -> bool:
+        return lock is not None and (
+            lock in self._warm or terraform.providers_cached(lock, self.plugin_cache))
 
 
 def record_failure(ctx: context.Context, env_name: str, out: Path, err: MlopsError, *,

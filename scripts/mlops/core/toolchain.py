@@ -63,3 +63,48 @@ def parse_version(version_json: str) -> tuple[int, int, int]:
 
 def version_ok(version: tuple[int, int, int]) -> bool:
     return version >= MIN_TERRAFORM
+
+
+def locked_providers(lock_text: str) -> dict[str, str]:
+    """The providers a dependency lock file (.terraform.lock.hcl) pins: source address
+    (`registry.terraform.io/hashicorp/aws`) -> version. Its blocks are
+    `provider "<source>" { version = "<v>" ... }`."""
+    from mlops.core import hcl
+
+    found: dict[str, str] = {}
+    depth = 0
+    source: str | None = None
+    pending: list[hcl.Token] = []  # the tokens of the current top-level block header
+    expect_version = False
+    for token in hcl.tokens(lock_text):
+        if token.kind == "punct" and token.value == "{":
+            depth += 1
+            if depth == 1:
+                header = [t.value for t in pending]
+                source = header[1] if len(header) == 2 and header[0] == "provider" else None
+                pending = []
+            continue
+        if token.kind == "punct" and token.value == "}":
+            depth = max(0, depth - 1)
+            if depth == 0:
+                source = None
+            continue
+        if depth == 0:
+            pending.append(token)
+        elif depth == 1 and source is not None:
+            if token.kind == "ident" and token.value == "version":
+                expect_version = True
+            elif expect_version and token.kind == "string":
+                found[source] = token.value
+                expect_version = False
+            elif not (token.kind == "punct" and token.value == "="):
+                expect_version = False
+    return found
+
+
+def cache_entries(plugin_cache: Path, lock_text: str, target: str) -> list[Path]:
+    """Where the shared plugin cache keeps each provider the lock file pins, for one
+    platform (`linux_amd64`): the unpacked layout HOSTNAME/NAMESPACE/TYPE/VERSION/TARGET of
+    Terraform's provider installation docs ("Provider Plugin Cache")."""
+    return [plugin_cache / source / version / target
+            for source, version in sorted(locked_providers(lock_text).items())]
