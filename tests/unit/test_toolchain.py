@@ -139,6 +139,9 @@ def test_prepare_writes_the_cli_config_and_environment(repo: Path, tmp_path: Pat
     assert str(mirror) in rc.read_text()
     assert (tmp_path / "state" / "plugin-cache").is_dir()
     assert out["TF_IN_AUTOMATION"] == "1" and out["TF_INPUT"] == "0"
+    assert out["GOGC"] == toolchain.TERRAFORM_GOGC, "Terraform runs with mlops' GC target"
+    assert prepare(Settings.from_env(env), {**env, "GOGC": "150"})["GOGC"] == "150", (
+        "a GOGC the user set is kept")
 
 
 def test_prepare_refuses_an_old_terraform(repo: Path, tmp_path: Path) -> None:

@@ -115,6 +115,7 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
         "TF_CLI_CONFIG_FILE": str(rc_path),
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
+        "GOGC": env.get("GOGC") or toolchain.TERRAFORM_GOGC,
     }
 
 
