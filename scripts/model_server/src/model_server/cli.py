@@ -30,6 +30,7 @@ the server's own checks, and writes its two files into the model directory.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import socket
@@ -174,6 +175,11 @@ def load_in_background(slot: ModelSlot, model_dir: Path, server: Any) -> None:
         slot.failed(str(err))
         server.should_exit = True
         return
+    # What is loaded by now (libraries, the app, the model) lives as long as the process:
+    # move it out of the garbage collector's sight, so the collections that requests
+    # trigger walk only what requests allocate (shorter pauses in the latency tail).
+    gc.collect()
+    gc.freeze()
     slot.loaded(Predictor(loaded))
     fault = getattr(loaded.estimator, "describe", None)
     logs.emit("serving", model=slot.name, version=slot.version, pid=os.getpid(),
