@@ -334,3 +334,22 @@ def test_rollback_dispatch_to_an_unknown_release_fails_the_job_clearly(promoted:
     assert "fix: pass one of them with --to" in job.log, job.log
     assert "Traceback" not in job.log
     assert promoted.endpoint()["EndpointConfigName"] == config  # nothing changed
+
+
+def test_canary_abort_dispatch_without_a_canary_refuses_and_changes_nothing(
+        promoted: Story) -> None:
+    # The endpoint serves one release alone by now (the rollback above): the abort kind
+    # runs its own step, which refuses clearly, and leaves the endpoint as it was.
+    config = promoted.endpoint()["EndpointConfigName"]
+    run = promoted.dispatch("rollback.yml", {"env": ENV, "kind": "canary-abort", "target": "",
+                                             "reason": REASON})
+    assert run.returncode != 0
+    job = run.job("rollback")
+    ran = {name: result for name, result in job.steps if name.startswith("mlops ")}
+    assert ran.get("mlops canary abort") == "failure", job.steps
+    assert "success" not in (ran.get("mlops rollback"), ran.get("mlops endpoint rollback")), (
+        job.steps)
+    assert f"release {release.default_key(promoted.first_uri.split('/')[-2])} of {ENV} has " \
+           "no canary: nothing to abort" in job.log, job.log
+    assert "Traceback" not in job.log
+    assert promoted.endpoint()["EndpointConfigName"] == config  # nothing changed
