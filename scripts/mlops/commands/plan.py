@@ -208,7 +208,7 @@ def default_jobs() -> int:
 
 class CacheFill:
     """Inits that may write to the shared plugin cache run one at a time; inits whose
-    lock file's providers are all in the cache already (Terraform.providers_cached) run
+    lock file's providers are all in the cache already (terraform.providers_cached) run
     at once. After an init has run, the cache holds its lock file's providers."""
 
     def __init__(self, plugin_cache: Path) -> None:
