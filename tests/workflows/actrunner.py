@@ -539,3 +539,58 @@ def repository_payload(repository: str = REPOSITORY) -> dict[str, Any]:
     owner, name = repository.split("/")
     return {"full_name": repository, "name": name, "owner": {"login": owner},
             "default_branch": "main", "private": True}
+
+
+# ---------------------------------------------------------------- stories
+
+
+def run_mlops(env: Mapping[str, str], *argv: str) -> str:
+    """The mlops CLI in this process, as a developer (or a job that is not under test)
+    runs it; its stdout. A non-zero exit fails the test with the end of its stderr."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from mlops.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv), dict(env))
+    assert code == 0, f"mlops {' '.join(argv)}: exit {code}\n{err.getvalue()[-4000:]}"
+    return out.getvalue()
+
+
+@dataclass
+class ActStory:
+    """What a workflow test module's story steps share: the act runner, the embedded AWS and
+    GitHub, and the state dir of the mlops calls the test makes itself. Workflow runs get
+    the job environment (where AWS is, no credentials) and the apply roles' variables."""
+
+    act: Act
+    cloud: WorkflowCloud
+    github: FakeGitHub
+    state: Path
+
+    # Whether the test's own mlops calls reach the embedded GitHub by default.
+    MLOPS_WITH_GITHUB = False
+
+    def env(self, *, github: bool | None = None) -> dict[str, str]:
+        env = {**self.cloud.env, "MLOPS_ROOT": str(self.act.repo.path),
+               "MLOPS_STATE_DIR": str(self.state)}
+        if self.MLOPS_WITH_GITHUB if github is None else github:
+            env.update({"GITHUB_API_URL": self.github.url, "GITHUB_TOKEN": self.github.token,
+                        "GITHUB_REPOSITORY": REPOSITORY})
+        return env
+
+    def mlops(self, *argv: str, github: bool | None = None) -> str:
+        return run_mlops(self.env(github=github), *argv)
+
+    def run(self, workflow: str, event: str, payload: Mapping[str, Any],
+            variables: Mapping[str, str] | None = None) -> ActRun:
+        return self.act.run(workflow, event, {**payload, "repository": repository_payload()},
+                            github=self.github, env=self.cloud.job_env(),
+                            variables={**self.cloud.role_variables("apply"),
+                                       **(variables or {})}, timeout=600)
+
+    def dispatch(self, workflow: str, inputs: Mapping[str, str]) -> ActRun:
+        return self.run(workflow, "workflow_dispatch",
+                        {"ref": "refs/heads/main", "inputs": dict(inputs)})

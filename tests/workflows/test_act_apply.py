@@ -25,18 +25,14 @@ tests/terraform/test_envs_apply.py. The repository is put back afterwards.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from actrunner import REPOSITORY, Act, ActRun, Job, WorkflowCloud, repository_payload
+from actrunner import REPOSITORY, Act, ActRun, ActStory, Job, WorkflowCloud
 
-from mlops.cli import main
 from mlops.core import comment
 from mlops.localcloud.github import FakeGitHub, OidcSettings
 
@@ -72,29 +68,15 @@ def tfvars(env: str, cost: str) -> dict[str, str]:
 
 
 @dataclass
-class Story:
-    act: Act
-    cloud: WorkflowCloud
-    github: FakeGitHub
-    state: Path
+class Story(ActStory):
+    MLOPS_WITH_GITHUB = True  # its mlops calls plan and comment as pr.yml does
+
     base: str = ""  # main before the first merge (small roots, nothing applied)
     first_merge: str = ""
     second_merge: str = ""
     main_run: ActRun | None = None
     held_run: ActRun | None = None
     next_pr: int = 70
-
-    def env(self) -> dict[str, str]:
-        return {**self.cloud.env, "MLOPS_ROOT": str(self.act.repo.path),
-                "MLOPS_STATE_DIR": str(self.state), "GITHUB_API_URL": self.github.url,
-                "GITHUB_TOKEN": self.github.token, "GITHUB_REPOSITORY": REPOSITORY}
-
-    def mlops(self, *argv: str) -> str:
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(list(argv), self.env())
-        assert code == 0, f"mlops {' '.join(argv)}: exit {code}\n{err.getvalue()[-4000:]}"
-        return out.getvalue()
 
     def merge_reviewed(self, title: str, files: Mapping[str, str], envs: tuple[str, ...]) -> str:
         """A pull request with `files`, planned and commented on as pr.yml does, then
@@ -118,19 +100,8 @@ class Story:
         return merge
 
     def run_main(self, before: str) -> ActRun:
-        run = self.act.run("main.yml", "push", {
-            "ref": "refs/heads/main", "before": before, "after": self.act.repo.head(),
-            "repository": repository_payload()},
-            github=self.github, env=self.cloud.job_env(),
-            variables=self.cloud.role_variables("apply"), timeout=600)
-        return run
-
-    def dispatch(self, workflow: str, inputs: Mapping[str, str]) -> ActRun:
-        return self.act.run(workflow, "workflow_dispatch", {
-            "ref": "refs/heads/main", "inputs": dict(inputs),
-            "repository": repository_payload()},
-            github=self.github, env=self.cloud.job_env(),
-            variables=self.cloud.role_variables("apply"))
+        return self.run("main.yml", "push", {"ref": "refs/heads/main", "before": before,
+                                             "after": self.act.repo.head()})
 
     def records(self, env: str) -> list[dict[str, Any]]:
         """The env's deployment records, newest first (S3's ascending listing)."""

@@ -11,16 +11,13 @@ test directly.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 import pytest
-from actrunner import Act, ActRun, WorkflowCloud, repository_payload
+from actrunner import Act, ActRun, WorkflowCloud, repository_payload, run_mlops
 
-from mlops.cli import main
 from mlops.localcloud.github import FakeGitHub, FakeIssue
 
 pytestmark = [pytest.mark.workflow, pytest.mark.cloud, pytest.mark.terraform]
@@ -70,11 +67,8 @@ def act_repository() -> str:
 
 
 def _mlops(act: Act, cloud: WorkflowCloud, state: Any, *argv: str) -> None:
-    env = {**cloud.env, "MLOPS_ROOT": str(act.repo.path), "MLOPS_STATE_DIR": str(state)}
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv), env)
-    assert code == 0, err.getvalue()[-4000:]
+    run_mlops({**cloud.env, "MLOPS_ROOT": str(act.repo.path), "MLOPS_STATE_DIR": str(state)},
+              *argv)
 
 
 @pytest.fixture(scope="module")

@@ -30,19 +30,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import json
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from actrunner import REPOSITORY, Act, ActRun, WorkflowCloud, repository_payload
+from actrunner import REPOSITORY, Act, ActRun, ActStory, WorkflowCloud
 
-from mlops.cli import main
 from mlops.core import release
 from mlops.localcloud.github import FakeGitHub, FakePull, OidcSettings
 
@@ -61,11 +57,7 @@ REASON = "the retrained model answers worse on the support tickets"
 
 
 @dataclass
-class Story:
-    act: Act
-    cloud: WorkflowCloud
-    github: FakeGitHub
-    state: Path
+class Story(ActStory):
     first_uri: str = ""
     retrain_runs: dict[str, ActRun] = field(default_factory=dict)  # event -> run
     release_pulls: dict[str, FakePull] = field(default_factory=dict)  # event -> its PR
@@ -73,32 +65,6 @@ class Story:
     release_texts: dict[str, str] = field(default_factory=dict)  # event -> its tfvars
     merge: str = ""
     main_run: ActRun | None = None
-
-    def env(self) -> dict[str, str]:
-        return {**self.cloud.env, "MLOPS_ROOT": str(self.act.repo.path),
-                "MLOPS_STATE_DIR": str(self.state)}
-
-    def mlops(self, *argv: str, github: bool = False) -> str:
-        env = self.env()
-        if github:
-            env.update({"GITHUB_API_URL": self.github.url, "GITHUB_TOKEN": self.github.token,
-                        "GITHUB_REPOSITORY": REPOSITORY})
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(list(argv), env)
-        assert code == 0, f"mlops {' '.join(argv)}: exit {code}\n{err.getvalue()[-4000:]}"
-        return out.getvalue()
-
-    def run(self, workflow: str, event: str, payload: Mapping[str, Any],
-            variables: Mapping[str, str] | None = None) -> ActRun:
-        return self.act.run(workflow, event, {**payload, "repository": repository_payload()},
-                            github=self.github, env=self.cloud.job_env(),
-                            variables={**self.cloud.role_variables("apply"),
-                                       **(variables or {})}, timeout=600)
-
-    def dispatch(self, workflow: str, inputs: Mapping[str, str]) -> ActRun:
-        return self.run(workflow, "workflow_dispatch",
-                        {"ref": "refs/heads/main", "inputs": dict(inputs)})
 
     def endpoint(self) -> dict[str, Any]:
         found: dict[str, Any] = self.cloud.client("sagemaker").describe_endpoint(
